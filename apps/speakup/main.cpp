@@ -1,0 +1,13 @@
+// speakup: one executable, one subcommand per job. Each subcommand lives in its own file.
+#include <CLI/CLI.hpp>
+
+#include "subcommands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"SpeakUp: real-time 3D face mesh server and tools"};
+  app.require_subcommand(1);
+  auto bench = speakup::app::AddBenchCommand(app);
+  CLI11_PARSE(app, argc, argv);
+  if (bench->parsed()) return speakup::app::RunBench();
+  return 0;
+}
