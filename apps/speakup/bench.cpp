@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "speakup/engine.h"
+#include "speakup/face.h"
+#include "speakup/media.h"
 #include "subcommands.h"
 
 namespace speakup::app {
@@ -22,7 +24,11 @@ struct BenchOptions {
   int warmup = 20;
   int runs = 200;
   bool json = false;
+  std::string video = std::string(SPEAKUP_TEST_DATA_DIR) + "/video/face_motion.mp4";
+  int repeat = 5;
 } options;
+
+CLI::App* pipeline_command = nullptr;
 
 struct Result {
   std::string model;
@@ -45,11 +51,91 @@ CLI::App* AddBenchCommand(CLI::App& app) {
   bench->add_option("--threads", options.threads, "Thread counts to measure")->capture_default_str();
   bench->add_option("--warmup", options.warmup, "Runs before measuring")->capture_default_str()->check(CLI::NonNegativeNumber);
   bench->add_option("--runs", options.runs, "Measured runs")->capture_default_str()->check(CLI::PositiveNumber);
-  bench->add_flag("--json", options.json, "Print a JSON array instead of a table");
+  bench->add_flag("--json", options.json, "Print JSON instead of a table");
+  pipeline_command = bench->add_subcommand("pipeline", "Per-frame stage latency of the face pipeline on a video, "
+                                                       "tracking mode, 1 thread");
+  pipeline_command->add_option("--video", options.video, "Video file")->capture_default_str();
+  pipeline_command->add_option("--repeat", options.repeat, "Passes over the video")->capture_default_str();
+  pipeline_command->add_option("--models-dir", options.models_dir, "Folder with the model files")->capture_default_str();
+  pipeline_command->add_flag("--json", options.json, "Print JSON instead of a table");
   return bench;
 }
 
+namespace {
+
+// Decodes the whole video first, so decoding is not measured, then runs the pipeline over it.
+int RunPipelineBench() {
+  auto models = face::Models::Load(options.models_dir);
+  if (!models) {
+    std::cerr << "speakup bench pipeline: " << models.error() << "\n";
+    return 1;
+  }
+  auto source = media::FrameSource::OpenFile(options.video);
+  if (!source) {
+    std::cerr << "speakup bench pipeline: " << source.error() << "\n";
+    return 1;
+  }
+  std::vector<media::Frame> frames;
+  while (true) {
+    auto next = (*source)->Next();
+    if (!next) {
+      std::cerr << "speakup bench pipeline: " << next.error() << "\n";
+      return 1;
+    }
+    if (!*next) break;
+    frames.push_back(std::move(**next));
+  }
+  engine::ThreadPool pool(1);
+  face::Workspace workspace(*models, &pool);
+  face::PipelineOptions pipeline_options;  // max_faces 1: after the first frame, tracking only
+  std::vector<double> detect, warp, landmarks, geometry, total;
+  int frames_with_face = 0;
+  for (int pass = 0; pass < options.repeat; ++pass) {
+    face::Pipeline pipeline(pipeline_options);
+    for (const media::Frame& frame : frames) {
+      auto result = pipeline.Process({frame.rgb.data(), frame.width, frame.height, 3 * frame.width},
+                                     frame.timestamp_ms, workspace);
+      if (!result) {
+        std::cerr << "speakup bench pipeline: " << result.error() << "\n";
+        return 1;
+      }
+      if (pass == 0 && frame.index == 0) continue;  // warm-up: first detection, runtime set-up
+      const face::StageTimings& t = result->timings;
+      detect.push_back(t.detect_ms);
+      warp.push_back(t.warp_ms);
+      landmarks.push_back(t.landmarks_ms);
+      geometry.push_back(t.geometry_ms);
+      total.push_back(t.total_ms);
+      frames_with_face += !result->faces.empty();
+    }
+  }
+  const std::vector<std::pair<const char*, std::vector<double>*>> stages = {
+      {"detect", &detect}, {"warp", &warp}, {"landmarks", &landmarks}, {"geometry", &geometry}, {"total", &total}};
+  if (options.json) {
+    std::printf("{\"frames\": %zu, \"median_ms\": {", total.size());
+    for (size_t i = 0; i < stages.size(); ++i) {
+      std::printf("%s\"%s\": %.4f", i ? ", " : "", stages[i].first, Percentile(*stages[i].second, 0.5));
+    }
+    std::printf("}, \"p90_ms\": {");
+    for (size_t i = 0; i < stages.size(); ++i) {
+      std::printf("%s\"%s\": %.4f", i ? ", " : "", stages[i].first, Percentile(*stages[i].second, 0.9));
+    }
+    std::printf("}}\n");
+  } else {
+    std::printf("%s: %zu frames (%dx%d), %d with a face, tracking mode, 1 thread\n", options.video.c_str(),
+                total.size(), frames.empty() ? 0 : frames[0].width, frames.empty() ? 0 : frames[0].height,
+                frames_with_face);
+    for (const auto& [name, values] : stages) {
+      std::printf("  %-10s median %7.3f ms  p90 %7.3f ms\n", name, Percentile(*values, 0.5), Percentile(*values, 0.9));
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
 int RunBench() {
+  if (pipeline_command->parsed()) return RunPipelineBench();
   std::vector<Result> results;
   for (const std::string& name : options.models) {
     auto model = engine::Model::Load(options.models_dir + "/" + name + ".tflite");

@@ -7,7 +7,9 @@ int main(int argc, char** argv) {
   CLI::App app{"SpeakUp: real-time 3D face mesh server and tools"};
   app.require_subcommand(1);
   auto bench = speakup::app::AddBenchCommand(app);
+  auto mesh = speakup::app::AddMeshCommand(app);
   CLI11_PARSE(app, argc, argv);
   if (bench->parsed()) return speakup::app::RunBench();
+  if (mesh->parsed()) return speakup::app::RunMesh();
   return 0;
 }

@@ -8,4 +8,8 @@ namespace speakup::app {
 CLI::App* AddBenchCommand(CLI::App& app);
 int RunBench();
 
+// `speakup mesh`: landmarks and head pose for images, videos and cameras.
+CLI::App* AddMeshCommand(CLI::App& app);
+int RunMesh();
+
 }  // namespace speakup::app

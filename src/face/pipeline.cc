@@ -1,0 +1,150 @@
+// The face pipeline as ordinary code: track the faces of the last frame, detect when fewer than
+// max_faces are tracked (at a bounded rate), then smooth and pose each face.
+#include <algorithm>
+#include <chrono>
+#include <limits>
+
+#include "geometry.h"
+#include "one_euro.h"
+#include "roi.h"
+#include "speakup/face.h"
+#include "tracking.h"
+#include "workspace.h"
+
+namespace speakup::face {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double MsSince(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+}  // namespace
+
+struct Pipeline::State {
+  struct Track {
+    int id = 0;
+    float presence = 0;
+    Roi roi;                          // where to look in the next frame
+    std::vector<Landmark> landmarks;  // this frame's, unsmoothed
+    LandmarksSmoother smoother;
+  };
+  std::vector<Track> tracks;
+  int next_id = 1;
+  double last_detection_ms = -std::numeric_limits<double>::infinity();
+};
+
+Pipeline::Pipeline(PipelineOptions options) : options_(options), state_(std::make_unique<State>()) {}
+Pipeline::~Pipeline() = default;
+Pipeline::Pipeline(Pipeline&&) noexcept = default;
+Pipeline& Pipeline::operator=(Pipeline&&) noexcept = default;
+
+void Pipeline::Reset() { *state_ = State{}; }
+
+void Pipeline::set_options(const PipelineOptions& options) {
+  const bool restart = options.refine != options_.refine || options.detector != options_.detector ||
+                       options.static_images != options_.static_images;
+  options_ = options;
+  if (restart) {
+    state_->tracks.clear();
+    state_->last_detection_ms = -std::numeric_limits<double>::infinity();
+  }
+  if (!options_.smoothing) {
+    for (auto& track : state_->tracks) track.smoother.Reset();
+  }
+  if (static_cast<int>(state_->tracks.size()) > options_.max_faces) state_->tracks.resize(std::max(0, options_.max_faces));
+}
+
+Expected<FaceResult> Pipeline::Process(const ImageView& image, double timestamp_ms, Workspace& workspace) {
+  const auto start = Clock::now();
+  if (image.data == nullptr || image.width <= 0 || image.height <= 0 || image.stride < 3 * image.width) {
+    return Error("the image is empty or its stride is too small");
+  }
+  FaceResult result;
+  result.width = image.width;
+  result.height = image.height;
+  State& state = *state_;
+  const Models& models = workspace.models();
+  if (options_.static_images) state = State{};  // every image on its own: ids restart at 1
+
+  auto landmarker = workspace.impl().GetLandmarker(models, options_.refine);
+  if (!landmarker) return Error(landmarker.error());
+
+  // Which regions to look at, in MediaPipe's order: this frame's detections (best first, at most
+  // max_faces), then the regions tracked from the last frame's landmarks. Of two overlapping
+  // regions the later one wins, so a tracked face keeps its track (AssociateRois).
+  struct Candidate {
+    Roi roi;
+    int track = -1;  // index into state.tracks, or -1 for a new detection
+  };
+  std::vector<Candidate> candidates;
+  const bool missing = static_cast<int>(state.tracks.size()) < options_.max_faces;
+  const bool due = options_.static_images || state.tracks.empty() ||
+                   timestamp_ms - state.last_detection_ms >= options_.detection_interval_ms;
+  if (missing && due) {
+    const auto detect_start = Clock::now();
+    auto detector = workspace.impl().GetDetector(models, options_.detector);
+    if (!detector) return Error(detector.error());
+    auto detections = (*detector)->Detect(image, options_.min_detection_score);
+    if (!detections) return Error(detections.error());
+    result.timings.detect_ms = MsSince(detect_start);
+    result.timings.detected = true;
+    state.last_detection_ms = timestamp_ms;
+    const size_t count = std::min(detections->size(), static_cast<size_t>(options_.max_faces));
+    for (size_t i = 0; i < count; ++i) candidates.push_back({RoiFromDetection((*detections)[i], image.width, image.height)});
+  }
+  // Newest track first, so that of two tracks that converged on one face the older one wins.
+  for (size_t t = state.tracks.size(); t-- > 0;) candidates.push_back({state.tracks[t].roi, static_cast<int>(t)});
+  std::vector<Roi> rois;
+  for (const Candidate& c : candidates) rois.push_back(c.roi);
+
+  std::vector<State::Track> tracks;
+  for (size_t k : AssociateRois(rois)) {
+    const Candidate& candidate = candidates[k];
+    auto found = (*landmarker)->Run(image, candidate.roi);
+    if (!found) return Error(found.error());
+    result.timings.warp_ms += found->warp_ms;
+    result.timings.landmarks_ms += found->inference_ms;
+    if (!(found->presence > options_.min_presence)) continue;  // MediaPipe keeps only presence > threshold
+    State::Track track;
+    if (candidate.track >= 0) {
+      track = std::move(state.tracks[candidate.track]);
+    } else {
+      track.id = state.next_id++;
+    }
+    track.presence = found->presence;
+    track.landmarks = std::move(found->landmarks);
+    track.roi = RoiFromLandmarks(track.landmarks, image.width, image.height);
+    tracks.push_back(std::move(track));
+  }
+  // Oldest first; never more than max_faces.
+  std::sort(tracks.begin(), tracks.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+  if (static_cast<int>(tracks.size()) > options_.max_faces) tracks.resize(options_.max_faces);
+  state.tracks = std::move(tracks);
+
+  // 4. Smooth and pose each face.
+  const bool smooth = options_.smoothing && !options_.static_images;
+  for (State::Track& track : state.tracks) {
+    Face face;
+    face.id = track.id;
+    face.score = track.presence;
+    face.landmarks = smooth ? track.smoother.Apply(track.landmarks, timestamp_ms, image.width, image.height)
+                            : track.landmarks;
+    face.box = BoundingBox(face.landmarks);
+    const auto geometry_start = Clock::now();
+    auto pose = EstimateHeadPose(*models.geometry, face.landmarks, image.width, image.height);
+    result.timings.geometry_ms += MsSince(geometry_start);
+    if (pose) {
+      face.pose = pose->matrix;
+      face.yaw = pose->yaw;
+      face.pitch = pose->pitch;
+      face.roll = pose->roll;
+    }
+    result.faces.push_back(std::move(face));
+  }
+  result.timings.total_ms = MsSince(start);
+  return result;
+}
+
+}  // namespace speakup::face

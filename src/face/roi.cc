@@ -1,0 +1,97 @@
+#include "roi.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numbers>
+
+namespace speakup::face {
+namespace {
+
+// A box and two reference points in normalised image coordinates -> the landmark model's ROI.
+Roi RoiFromNormalizedBox(float xmin, float ymin, float width, float height, Point2 start, Point2 end,
+                         int image_width, int image_height) {
+  const float w_img = static_cast<float>(image_width), h_img = static_cast<float>(image_height);
+  // DetectionsToRectsCalculator::ComputeRotation: the angle of start -> end in pixels.
+  const float x0 = start.x * w_img, y0 = start.y * h_img;
+  const float x1 = end.x * w_img, y1 = end.y * h_img;
+  const float target_angle = 0.0f;
+  const float rotation = NormalizeRadians(target_angle - std::atan2(-(y1 - y0), x1 - x0));
+
+  // DetectionToNormalizedRect: the box's centre and size.
+  const float x_center = xmin + width / 2;
+  const float y_center = ymin + height / 2;
+
+  // RectTransformationCalculator::TransformNormalizedRect (no shift): square on the long side in
+  // pixels, then scaled.
+  const float long_side = std::max(width * w_img, height * h_img);
+  const float rect_width = long_side / w_img * kRoiScale;
+  const float rect_height = long_side / h_img * kRoiScale;
+
+  // ImageToTensorCalculator's GetRoi: normalised rect -> pixels.
+  Roi roi;
+  roi.cx = x_center * w_img;
+  roi.cy = y_center * h_img;
+  roi.width = rect_width * w_img;
+  roi.height = rect_height * h_img;
+  roi.rotation = rotation;
+  return roi;
+}
+
+}  // namespace
+
+float NormalizeRadians(float angle) {
+  const double pi = std::numbers::pi;
+  return static_cast<float>(angle - 2 * pi * std::floor((angle - (-pi)) / (2 * pi)));
+}
+
+float RoiOverlap(const Roi& a, const Roi& b) {
+  const float ax0 = a.cx - a.width / 2, ay0 = a.cy - a.height / 2;
+  const float bx0 = b.cx - b.width / 2, by0 = b.cy - b.height / 2;
+  const float ix0 = std::max(ax0, bx0), iy0 = std::max(ay0, by0);
+  const float ix1 = std::min(ax0 + a.width, bx0 + b.width), iy1 = std::min(ay0 + a.height, by0 + b.height);
+  if (ix1 < ix0 || iy1 < iy0) return 0.0f;
+  const float intersection = (ix1 - ix0) * (iy1 - iy0);
+  const float union_area = a.width * a.height + b.width * b.height - intersection;
+  return union_area > 0.0f ? intersection / union_area : 0.0f;
+}
+
+std::vector<size_t> AssociateRois(const std::vector<Roi>& rois, float threshold) {
+  std::vector<size_t> kept;
+  for (size_t i = 0; i < rois.size(); ++i) {
+    std::erase_if(kept, [&](size_t k) { return RoiOverlap(rois[i], rois[k]) > threshold; });
+    kept.push_back(i);
+  }
+  return kept;
+}
+
+Roi RoiFromDetection(const Detection& detection, int image_width, int image_height) {
+  const float w = static_cast<float>(image_width), h = static_cast<float>(image_height);
+  const Point2 start{detection.keypoints[0].x / w, detection.keypoints[0].y / h};
+  const Point2 end{detection.keypoints[1].x / w, detection.keypoints[1].y / h};
+  return RoiFromNormalizedBox(detection.box.x / w, detection.box.y / h, detection.box.width / w,
+                              detection.box.height / h, start, end, image_width, image_height);
+}
+
+Roi RoiFromLandmarks(const std::vector<Landmark>& landmarks, int image_width, int image_height) {
+  if (landmarks.size() <= static_cast<size_t>(kRoiRotationEndLandmark)) return Roi{};
+  const float w = static_cast<float>(image_width), h = static_cast<float>(image_height);
+  // LandmarksToDetectionCalculator: the box of all (normalised) landmarks. Its maxima start at
+  // FLT_MIN (the smallest positive float, not the lowest), so a face wholly off the image's left or
+  // top edge gets a box reaching 0 there; kept for identical rectangles.
+  float min_x = std::numeric_limits<float>::max(), max_x = std::numeric_limits<float>::min();
+  float min_y = std::numeric_limits<float>::max(), max_y = std::numeric_limits<float>::min();
+  for (const Landmark& landmark : landmarks) {
+    const float x = landmark.x / w, y = landmark.y / h;
+    min_x = std::min(min_x, x);
+    max_x = std::max(max_x, x);
+    min_y = std::min(min_y, y);
+    max_y = std::max(max_y, y);
+  }
+  const Landmark& a = landmarks[kRoiRotationStartLandmark];
+  const Landmark& b = landmarks[kRoiRotationEndLandmark];
+  return RoiFromNormalizedBox(min_x, min_y, max_x - min_x, max_y - min_y, {a.x / w, a.y / h},
+                              {b.x / w, b.y / h}, image_width, image_height);
+}
+
+}  // namespace speakup::face

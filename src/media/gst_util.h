@@ -1,0 +1,59 @@
+// Helpers shared by the GStreamer paths: bus messages, frames <-> buffers, waiting for EOS.
+#pragma once
+
+#include <gst/gst.h>
+#include <gst/video/video.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "gst_handles.h"
+#include "speakup/media.h"
+#include "speakup/status.h"
+
+namespace speakup::media {
+
+// An ERROR (or WARNING) message from a bus, unpacked.
+struct BusError {
+  GQuark domain = 0;
+  int code = 0;
+  std::string message;  // GStreamer's (translated) text, e.g. "Could not determine type of stream."
+  std::string debug;    // developer details, may be empty
+  std::string source;   // name of the element that posted it, e.g. "qtdemux0"
+
+  bool Is(GQuark error_domain, int error_code) const {
+    return domain == error_domain && code == error_code;
+  }
+};
+BusError ParseBusError(GstMessage* message);
+
+// Waits up to `timeout` for an ERROR message; GST_CLOCK_TIME_NONE waits forever, 0 only looks.
+std::optional<BusError> PopBusError(GstBus* bus, GstClockTime timeout);
+
+// Converts a sample (any of convert.h's kSinkFormats, any row stride) into a tightly packed RGB
+// Frame. The timestamp is the buffer's stream time (its position in the file); without one,
+// index / fps.
+Expected<Frame> FrameFromSample(GstSample* sample, int64_t index, double fps);
+
+// A new buffer holding `frame` laid out as `info` (an RGB format of the frame's size) describes,
+// rows padded to GStreamer's stride.
+Expected<BufferPtr> BufferFromFrame(const Frame& frame, const GstVideoInfo& info);
+
+// Caps for `width` x `height` RGB at `fps` (0 = a still image, framerate 0/1).
+CapsPtr RgbCaps(int width, int height, double fps);
+
+// Sets the pipeline to PLAYING, or fails with the first error on its bus.
+Status StartPipeline(GstElement* pipeline, const std::string& what);
+
+// Waits for EOS (or an ERROR) on the pipeline's bus: what writers need before a file is complete.
+Status WaitForEos(GstElement* pipeline, GstClockTime timeout, const std::string& what);
+
+// Milliseconds as a GstClockTime; values <= 0 mean "no timeout".
+GstClockTime TimeoutFromMs(int ms);
+
+std::string Lowercase(std::string text);
+// The extension of `path` in lower case, with its dot (".mp4"), or "".
+std::string ExtensionOf(const std::string& path);
+
+}  // namespace speakup::media
