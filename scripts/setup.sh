@@ -34,6 +34,7 @@ protobuf-compiler
 libpng-dev
 libjpeg62-turbo-dev
 libeigen3-dev
+libyuv-dev
 libgstreamer1.0-dev
 libgstreamer-plugins-base1.0-dev
 libgstreamer-plugins-bad1.0-dev
@@ -54,7 +55,7 @@ ca-certificates
 # libcpuinfo-dev: the inference engine. libgtest-dev libgmock-dev libbenchmark-dev: tests and
 # benchmarks. nlohmann-json3-dev libcli11-dev libspdlog-dev: JSON, command line, logging.
 # libprotobuf-dev protobuf-compiler: face geometry metadata. libpng-dev libjpeg62-turbo-dev:
-# reading test images. libeigen3-dev: head pose (SVD). libgstreamer*-dev gstreamer1.0-*: decoding
+# reading test images. libeigen3-dev: head pose (SVD). libyuv-dev: YUV -> RGB. libgstreamer*-dev gstreamer1.0-*: decoding
 # files and cameras, encoding (x264enc is in -ugly), WebRTC (-bad, -nice). nodejs npm: model fetching (npm pack)
 # and browser tests. python3: tools. ca-certificates: TLS to the package registries.
 # ---------------------------------------------------------------------------------------------

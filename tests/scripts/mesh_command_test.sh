@@ -1,0 +1,76 @@
+#!/bin/sh
+# `speakup mesh` end to end: real models, real GStreamer, real files. Checks output formats, the
+# rendered image and video, and that every bad input gets a clear message while the other inputs
+# are still processed and the exit status says something failed.
+set -u
+bin=${SPEAKUP_BIN:?SPEAKUP_BIN must point at the speakup program}
+data=tests/data
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+failures=0
+pass() { echo "PASS: $1"; }
+fail() { echo "FAIL: $1"; failures=$((failures + 1)); }
+check() { if eval "$2"; then pass "$1"; else fail "$1"; fi; }
+
+# JSON Lines: one object per image, faces where MediaPipe finds them.
+"$bin" mesh "$data/faces/pair_bar.jpg" "$data/faces/cat_noface.png" > "$work/out.jsonl" 2> "$work/err"
+check "two images give exit 0" "[ $? -eq 0 ]"
+python3 - "$work/out.jsonl" > "$work/summary" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    d = json.loads(line)
+    keys = {"source", "frame", "timestamp_ms", "width", "height", "faces", "timings_ms"}
+    assert keys <= d.keys(), d.keys()
+    for f in d["faces"]:
+        assert {"id", "score", "box", "landmarks", "pose", "yaw", "pitch", "roll"} <= f.keys()
+        assert len(f["landmarks"]) == 468 and len(f["pose"]) == 16 and len(f["box"]) == 4
+    print(d["source"].split("/")[-1], len(d["faces"]))
+PY
+check "JSON fields and face counts (pair_bar 2, cat 0)" "grep -qx 'pair_bar.jpg 2' '$work/summary' && grep -qx 'cat_noface.png 0' '$work/summary'"
+
+# Bad inputs among good ones: each named on stderr, the good ones still answered, exit status 1.
+printf 'not an image\n' > "$work/text.jpg"
+head -c 3000 "$data/faces/astronaut.png" > "$work/truncated.png"
+"$bin" mesh "$data/faces/frontal_jesper.jpg" /nonexistent/face.jpg "$work/text.jpg" "$work/truncated.png" \
+  "$data/faces/astronaut.png" > "$work/mixed.jsonl" 2> "$work/mixed.err"
+status=$?
+check "bad inputs make the exit status non-zero" "[ $status -ne 0 ]"
+check "the good inputs are still processed" "[ \$(wc -l < '$work/mixed.jsonl') -eq 2 ]"
+check "missing file is named" "grep -q \"cannot read '/nonexistent/face.jpg'\" '$work/mixed.err'"
+check "unknown format is named" "grep -q \"text.jpg' is not an image or video\" '$work/mixed.err'"
+check "truncated image is named" "grep -q 'truncated.png' '$work/mixed.err'"
+
+"$bin" mesh --camera /dev/video99 > /dev/null 2> "$work/camera.err"
+check "missing camera: exit status non-zero" "[ $? -ne 0 ]"
+check "missing camera: clear message" "grep -q 'no camera at /dev/video99' '$work/camera.err'"
+
+"$bin" mesh "$data/faces/frontal_jesper.jpg" --models-dir /nonexistent > /dev/null 2> "$work/models.err"
+check "missing models: exit status non-zero" "[ $? -ne 0 ]"
+check "missing models: names the fix" "grep -q 'make models' '$work/models.err'"
+
+# CSV: a header, one row per face, 12 fixed columns + 3 per landmark.
+"$bin" mesh "$data/faces/pair_bar.jpg" --format csv > "$work/out.csv"
+check "CSV has a header and one row per face" "[ \$(wc -l < '$work/out.csv') -eq 3 ]"
+check "CSV rows have 12 + 3 x 468 columns" "[ \$(tail -n 1 '$work/out.csv' | awk -F, '{print NF}') -eq 1416 ]"
+
+# OBJ: 468 vertices and the canonical triangles per face; --refine adds the irises (478).
+"$bin" mesh "$data/faces/frontal_jesper.jpg" --format obj --refine > "$work/out.obj"
+check "OBJ has 478 vertices with --refine" "[ \$(grep -c '^v ' '$work/out.obj') -eq 478 ]"
+check "OBJ has triangles" "[ \$(grep -c '^f ' '$work/out.obj') -gt 800 ]"
+
+# --render: an annotated image, and an annotated video that itself still shows the face.
+"$bin" mesh "$data/faces/frontal_jesper.jpg" --render "$work/drawn.png" > /dev/null
+check "rendered PNG written" "[ -s '$work/drawn.png' ]"
+"$bin" mesh "$data/video/face_motion.mp4" --max-faces 1 --render "$work/drawn.mp4" > "$work/video.jsonl"
+check "video: 120 frames, one face each, one id" "python3 -c \"
+import json
+d=[json.loads(l) for l in open('$work/video.jsonl')]
+assert len(d)==120 and all(len(x['faces'])==1 for x in d) and {f['id'] for x in d for f in x['faces']}=={1}
+\""
+"$bin" mesh "$work/drawn.mp4" --max-frames 10 > "$work/redrawn.jsonl"
+check "the rendered video decodes and still has the face" "[ \$(grep -c '\"id\"' '$work/redrawn.jsonl') -eq 10 ]"
+"$bin" mesh "$data/faces/frontal_jesper.jpg" "$data/faces/astronaut.png" --render "$work/two.png" > /dev/null 2> "$work/render.err"
+check "--render with two inputs is refused with a message" "[ $? -ne 0 ] && grep -q 'exactly one' '$work/render.err'"
+
+echo "mesh_command_test: $failures failure(s)"
+[ "$failures" -eq 0 ]
