@@ -1,0 +1,64 @@
+// Signaling messages of docs/protocol.md: parsing and validating what a client sends, and making
+// what the server answers. Pure functions, no I/O.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "speakup/face.h"
+
+namespace speakup::server {
+
+inline constexpr size_t kMaxSignalingBytes = 64 * 1024;
+
+// Options a client may change; absent fields keep their value.
+struct OptionsUpdate {
+  std::optional<int> max_faces;
+  std::optional<bool> refine, smoothing, annotated_video;
+  std::optional<face::DetectorKind> detector;
+};
+
+struct SessionOptions {
+  int max_faces = 1;
+  bool refine = false;
+  bool smoothing = true;
+  face::DetectorKind detector = face::DetectorKind::kShortRange;
+  bool annotated_video = false;
+
+  void Apply(const OptionsUpdate& update);
+  face::PipelineOptions ToPipeline() const;
+};
+
+struct OfferMessage {
+  std::string sdp;
+};
+struct CandidateMessage {
+  std::string candidate;
+  unsigned mline = 0;
+};
+struct OptionsMessage {
+  OptionsUpdate update;
+};
+struct ByeMessage {};
+using ClientMessage = std::variant<OfferMessage, CandidateMessage, OptionsMessage, ByeMessage>;
+
+// A refusal: `code` is one of docs/protocol.md's error codes.
+struct SignalingError {
+  std::string code;
+  std::string message;
+};
+
+std::variant<ClientMessage, SignalingError> ParseClientMessage(std::string_view text);
+// The options object alone (the data channel carries {"type": "options", "options": {...}} too).
+std::variant<OptionsUpdate, SignalingError> ParseOptionsMessage(std::string_view text);
+
+std::string WelcomeJson(const std::string& session, int max_width, int max_height);
+std::string AnswerJson(const std::string& sdp);
+std::string CandidateJson(unsigned mline, const std::string& candidate);
+std::string OptionsJson(const SessionOptions& options);
+std::string ErrorJson(const std::string& code, const std::string& message);
+std::string ByeJson(const std::string& reason);
+
+}  // namespace speakup::server

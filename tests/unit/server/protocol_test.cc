@@ -1,0 +1,148 @@
+// docs/protocol.md in code: the binary result message and the signaling messages.
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "result_message.h"
+#include "signaling.h"
+
+namespace speakup::server {
+namespace {
+
+face::FaceResult TwoFaces() {
+  face::FaceResult result;
+  result.width = 640;
+  result.height = 480;
+  for (int k = 0; k < 2; ++k) {
+    face::Face f;
+    f.id = 7 + k;
+    f.score = 0.75f;
+    f.box = {10.5f, 20.25f, 100, 120};
+    f.landmarks.resize(k == 0 ? 468 : 478);
+    for (size_t i = 0; i < f.landmarks.size(); ++i) f.landmarks[i] = {float(i), float(i) + 0.5f, -float(i)};
+    for (int i = 0; i < 16; ++i) f.pose[i] = float(i) / 4;
+    f.yaw = 10, f.pitch = -5, f.roll = 2.5f;
+    result.faces.push_back(f);
+  }
+  return result;
+}
+
+TEST(ResultMessage, LayoutIsAsDocumented) {
+  ResultHeader header{true, 0xAABBCCDDu, 42, {1, 2, 3, 4, 5}};
+  const auto bytes = EncodeResult(TwoFaces(), header);
+  ASSERT_EQ(bytes.size(), 36u + (104 + 12 * 468) + (104 + 12 * 478));
+  EXPECT_EQ(bytes[0], 1);  // version
+  EXPECT_EQ(bytes[1], 1);  // detected
+  EXPECT_EQ(bytes[2] | bytes[3] << 8, 2);
+  uint32_t rtp;
+  std::memcpy(&rtp, &bytes[4], 4);
+  EXPECT_EQ(rtp, 0xAABBCCDDu);
+  EXPECT_EQ(bytes[12] | bytes[13] << 8, 640);
+  EXPECT_EQ(bytes[14] | bytes[15] << 8, 480);
+  float total;
+  std::memcpy(&total, &bytes[32], 4);
+  EXPECT_EQ(total, 5.0f);
+  // First face: id at 36, landmark count at 36 + 24, landmark 1's y at 36 + 28 + 12 + 4.
+  uint32_t id;
+  std::memcpy(&id, &bytes[36], 4);
+  EXPECT_EQ(id, 7u);
+  EXPECT_EQ(bytes[60] | bytes[61] << 8, 468);
+  float y1;
+  std::memcpy(&y1, &bytes[36 + 28 + 12 + 4], 4);
+  EXPECT_EQ(y1, 1.5f);
+  float yaw;
+  std::memcpy(&yaw, &bytes[36 + 92 + 12 * 468], 4);
+  EXPECT_EQ(yaw, 10.0f);
+}
+
+TEST(ResultMessage, RoundTrips) {
+  const face::FaceResult result = TwoFaces();
+  auto decoded = DecodeResult(EncodeResult(result, {false, 123, 9, {0.5f, 1, 2, 3, 4}}));
+  ASSERT_TRUE(decoded.ok()) << decoded.error();
+  EXPECT_EQ(decoded->header.rtp_timestamp, 123u);
+  EXPECT_EQ(decoded->header.sequence, 9u);
+  EXPECT_FALSE(decoded->header.detected);
+  EXPECT_EQ(decoded->header.timings.queue_ms, 0.5f);
+  ASSERT_EQ(decoded->faces.size(), 2u);
+  for (size_t k = 0; k < 2; ++k) {
+    const auto& a = decoded->faces[k];
+    const auto& b = result.faces[k];
+    EXPECT_EQ(a.id, b.id);
+    ASSERT_EQ(a.landmarks.size(), b.landmarks.size());
+    EXPECT_EQ(a.landmarks.back().z, b.landmarks.back().z);
+    EXPECT_EQ(a.pose, b.pose);
+    EXPECT_EQ(a.roll, b.roll);
+  }
+}
+
+TEST(ResultMessage, EveryTruncationAndExtraByteIsAnError) {
+  const auto bytes = EncodeResult(TwoFaces(), {});
+  for (size_t size = 0; size < bytes.size(); size += 7) {
+    EXPECT_FALSE(DecodeResult(std::span(bytes.data(), size)).ok()) << size;
+  }
+  auto longer = bytes;
+  longer.push_back(0);
+  EXPECT_FALSE(DecodeResult(longer).ok());
+  auto wrong_version = bytes;
+  wrong_version[0] = 2;
+  auto decoded = DecodeResult(wrong_version);
+  ASSERT_FALSE(decoded.ok());
+  EXPECT_NE(decoded.error().find("version"), std::string::npos);
+  EXPECT_TRUE(DecodeResult(EncodeResult(face::FaceResult{}, {})).ok()) << "no faces is a valid message";
+}
+
+TEST(Signaling, ValidMessages) {
+  auto offer = ParseClientMessage(R"({"type":"offer","sdp":"v=0\r\n"})");
+  ASSERT_TRUE(std::holds_alternative<ClientMessage>(offer));
+  EXPECT_EQ(std::get<OfferMessage>(std::get<ClientMessage>(offer)).sdp, "v=0\r\n");
+  auto candidate = ParseClientMessage(R"({"type":"candidate","candidate":"candidate:1 1 udp 1 127.0.0.1 5000 typ host","sdpMLineIndex":1})");
+  ASSERT_TRUE(std::holds_alternative<ClientMessage>(candidate));
+  EXPECT_EQ(std::get<CandidateMessage>(std::get<ClientMessage>(candidate)).mline, 1u);
+  auto options = ParseClientMessage(R"({"type":"options","options":{"max_faces":3,"refine":true,"detector":"full"}})");
+  ASSERT_TRUE(std::holds_alternative<ClientMessage>(options));
+  SessionOptions session;
+  session.Apply(std::get<OptionsMessage>(std::get<ClientMessage>(options)).update);
+  EXPECT_EQ(session.max_faces, 3);
+  EXPECT_TRUE(session.refine);
+  EXPECT_TRUE(session.smoothing) << "absent fields keep their value";
+  EXPECT_EQ(session.detector, face::DetectorKind::kFullRange);
+  EXPECT_TRUE(std::holds_alternative<ClientMessage>(ParseClientMessage(R"({"type":"bye"})")));
+}
+
+void ExpectRefused(std::string_view text, const std::string& code) {
+  auto parsed = ParseClientMessage(text);
+  ASSERT_TRUE(std::holds_alternative<SignalingError>(parsed)) << text;
+  EXPECT_EQ(std::get<SignalingError>(parsed).code, code) << text;
+  EXPECT_FALSE(std::get<SignalingError>(parsed).message.empty());
+}
+
+TEST(Signaling, BadMessagesGetTheDocumentedCodes) {
+  ExpectRefused("", "bad_json");
+  ExpectRefused("{not json", "bad_json");
+  ExpectRefused("\xff\xfe", "bad_json");
+  ExpectRefused("[1,2]", "bad_message");
+  ExpectRefused("{}", "bad_message");
+  ExpectRefused(R"({"type":5})", "bad_message");
+  ExpectRefused(R"({"type":"launch"})", "unknown_type");
+  ExpectRefused(R"({"type":"offer"})", "bad_message");
+  ExpectRefused(R"({"type":"offer","sdp":42})", "bad_message");
+  ExpectRefused(R"({"type":"candidate","candidate":"x"})", "bad_message");
+  ExpectRefused(R"({"type":"candidate","candidate":"x","sdpMLineIndex":-1})", "bad_message");
+  ExpectRefused(R"({"type":"options","options":{"max_faces":0}})", "bad_message");
+  ExpectRefused(R"({"type":"options","options":{"max_faces":2.5}})", "bad_message");
+  ExpectRefused(R"({"type":"options","options":{"refine":"yes"}})", "bad_message");
+  ExpectRefused(R"({"type":"options","options":{"detector":"medium"}})", "bad_message");
+  ExpectRefused(R"({"type":"options","options":{"colour":"blue"}})", "bad_message");
+  ExpectRefused(R"({"type":"options","options":[]})", "bad_message");
+  ExpectRefused(std::string(kMaxSignalingBytes + 1, ' '), "too_large");
+  ExpectRefused(std::string(20000, '[') + std::string(20000, ']'), "bad_message");
+}
+
+TEST(Signaling, DataChannelAcceptsOnlyOptions) {
+  EXPECT_TRUE(std::holds_alternative<OptionsUpdate>(ParseOptionsMessage(R"({"type":"options","options":{"smoothing":false}})")));
+  EXPECT_TRUE(std::holds_alternative<SignalingError>(ParseOptionsMessage(R"({"type":"bye"})")));
+  EXPECT_TRUE(std::holds_alternative<SignalingError>(ParseOptionsMessage("garbage")));
+}
+
+}  // namespace
+}  // namespace speakup::server
