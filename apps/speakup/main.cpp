@@ -8,8 +8,10 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   auto bench = speakup::app::AddBenchCommand(app);
   auto mesh = speakup::app::AddMeshCommand(app);
+  auto serve = speakup::app::AddServeCommand(app);
   CLI11_PARSE(app, argc, argv);
   if (bench->parsed()) return speakup::app::RunBench();
   if (mesh->parsed()) return speakup::app::RunMesh();
+  if (serve->parsed()) return speakup::app::RunServe();
   return 0;
 }

@@ -10,9 +10,6 @@
 
 namespace speakup::app {
 
-// Draws the mesh (edges of the canonical triangles), the irises and each face's box onto `frame`.
-void DrawFaces(media::Frame& frame, const face::FaceResult& result, const std::vector<std::array<int, 2>>& edges);
-
 class Renderer {
  public:
   Renderer(std::string path, const face::Models& models);

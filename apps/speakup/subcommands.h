@@ -12,4 +12,8 @@ int RunBench();
 CLI::App* AddMeshCommand(CLI::App& app);
 int RunMesh();
 
+// `speakup serve`: the face server.
+CLI::App* AddServeCommand(CLI::App& app);
+int RunServe();
+
 }  // namespace speakup::app

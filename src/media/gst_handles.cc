@@ -38,6 +38,13 @@ std::string DebianPackageForElement(const std::string& factory) {
       {"matroskamux", "gstreamer1.0-plugins-good"}, {"webmmux", "gstreamer1.0-plugins-good"},
       {"vp8enc", "gstreamer1.0-plugins-good"}, {"x264enc", "gstreamer1.0-plugins-ugly"},
       {"h264parse", "gstreamer1.0-plugins-bad"}, {"avdec_h264", "gstreamer1.0-libav"},
+      {"webrtcbin", "gstreamer1.0-plugins-bad"}, {"dtlssrtpenc", "gstreamer1.0-plugins-bad"},
+      {"sctpenc", "gstreamer1.0-plugins-bad"}, {"srtpenc", "gstreamer1.0-plugins-bad"},
+      {"nicesrc", "gstreamer1.0-nice"},        {"nicesink", "gstreamer1.0-nice"},
+      {"rtpbin", "gstreamer1.0-plugins-good"}, {"rtpvp8depay", "gstreamer1.0-plugins-good"},
+      {"rtpvp8pay", "gstreamer1.0-plugins-good"}, {"rtpvp9depay", "gstreamer1.0-plugins-good"},
+      {"rtph264depay", "gstreamer1.0-plugins-good"}, {"vp8dec", "gstreamer1.0-plugins-good"},
+      {"vp9dec", "gstreamer1.0-plugins-good"},
   };
   for (const Entry& entry : kPackages) {
     if (entry.factory == factory) return std::string(entry.package);

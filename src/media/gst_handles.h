@@ -87,6 +87,75 @@ struct GFree {
 };
 using GCharPtr = std::unique_ptr<gchar, GFree>;
 
+// A main-loop source (timeout, idle, unix signal) attached to the default context, removed on
+// destruction. Use only from the thread that runs that context.
+class SourceId {
+ public:
+  SourceId() = default;
+  explicit SourceId(guint id) : id_(id) {}
+  ~SourceId() { reset(); }
+  SourceId(SourceId&& other) noexcept : id_(other.id_) { other.id_ = 0; }
+  SourceId& operator=(SourceId&& other) noexcept {
+    if (this != &other) {
+      reset();
+      id_ = other.id_;
+      other.id_ = 0;
+    }
+    return *this;
+  }
+  void reset(guint id = 0) {
+    if (id_) g_source_remove(id_);
+    id_ = id;
+  }
+  // The source removed itself (its callback returned G_SOURCE_REMOVE): forget the id.
+  void forget() { id_ = 0; }
+
+ private:
+  guint id_ = 0;
+};
+
+// Plain GObjects (not GstObjects): a webrtcbin data channel or transceiver, a SoupServer, a
+// SoupWebsocketConnection, a GTlsCertificate, ...
+struct GObjectUnref {
+  void operator()(gpointer object) const {
+    if (object) g_object_unref(object);
+  }
+};
+template <typename T>
+using GObjectPtr = std::unique_ptr<T, GObjectUnref>;
+
+struct GBytesUnref {
+  void operator()(GBytes* bytes) const {
+    if (bytes) g_bytes_unref(bytes);
+  }
+};
+using GBytesPtr = std::unique_ptr<GBytes, GBytesUnref>;
+
+struct GstPromiseUnref {
+  void operator()(GstPromise* promise) const {
+    if (promise) gst_promise_unref(promise);
+  }
+};
+using PromisePtr = std::unique_ptr<GstPromise, GstPromiseUnref>;
+
+struct GMainContextUnref {
+  void operator()(GMainContext* context) const {
+    if (context) g_main_context_unref(context);
+  }
+};
+using MainContextPtr = std::unique_ptr<GMainContext, GMainContextUnref>;
+
+// A GSource attached to a context: destroyed (detached, its callback never runs again) and then
+// unreferenced. Destroy it on the thread running the context, so no dispatch is in flight.
+struct GSourceDestroy {
+  void operator()(GSource* source) const {
+    if (!source) return;
+    g_source_destroy(source);
+    g_source_unref(source);
+  }
+};
+using SourcePtr = std::unique_ptr<GSource, GSourceDestroy>;
+
 // Makes an element from `factory` and sinks its floating reference. When the plugin is not
 // installed, the error names the factory and the Debian package that provides it.
 Expected<ElementPtr> MakeElement(const char* factory, const char* name = nullptr);

@@ -1,0 +1,46 @@
+// `speakup serve`: the face server. One process, one GLib main loop for HTTP, WebSocket signaling
+// and GStreamer; a fixed pool of inference threads; one session per connected client.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "speakup/status.h"
+
+namespace speakup::server {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;             // 0: any free port (see Server::port())
+  std::string tls_cert, tls_key;  // PEM files; both or neither
+  int max_sessions = 0;        // 0: from the thread count (see README)
+  size_t threads = 0;          // inference threads; 0: one per core
+  std::string web_root;        // the browser client (web/)
+  std::string models_dir;
+  int max_width = 1920, max_height = 1080;  // larger client video is downscaled
+  int connect_timeout_ms = 20000;  // offer to connected
+  int silence_timeout_ms = 10000;  // connected but no video
+};
+
+class Server {
+ public:
+  // Loads the models, starts the workers and listens. Errors say what to fix (port in use, ...).
+  static Expected<std::unique_ptr<Server>> Create(const ServerOptions& options);
+  ~Server();
+
+  int port() const;
+  std::string url() const;
+  size_t session_count() const;
+
+  // Runs the main loop until Stop() or SIGINT/SIGTERM; closes every session before returning.
+  void Run();
+  void Stop();
+
+  struct Impl;
+
+ private:
+  explicit Server(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace speakup::server

@@ -1,0 +1,64 @@
+// What WebRtcPeer checks in a client's offer and in ICE candidates before webrtcbin sees them: the
+// parts SpeakUp depends on (a video m-line the client sends on, with a codec we decode; the data
+// channel; the m-line for the annotated video), with messages a client can act on. webrtcbin checks
+// the rest (ICE credentials, DTLS fingerprints, bundling) when the offer is applied.
+#pragma once
+
+#include <gst/sdp/sdp.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "speakup/status.h"
+
+namespace speakup::media {
+
+struct SdpMessageFree {
+  void operator()(GstSDPMessage* message) const {
+    if (message) gst_sdp_message_free(message);
+  }
+};
+using SdpMessagePtr = std::unique_ptr<GstSDPMessage, SdpMessageFree>;
+
+// Largest offer accepted (a browser's offer is 3-8 KiB).
+inline constexpr size_t kMaxOfferBytes = 64 * 1024;
+// Largest ICE candidate line accepted.
+inline constexpr size_t kMaxCandidateBytes = 1024;
+
+struct OfferInfo {
+  SdpMessagePtr message;
+  unsigned mline_count = 0;
+  // The first video m-line the client sends on (sendrecv or sendonly), and the encoding names it
+  // offers there in the client's order, upper case, without rtx/red/ulpfec ("VP8", "H264", ...).
+  int camera_mline = -1;
+  std::vector<std::string> camera_codecs;
+  // Another video m-line the client receives on (recvonly or sendrecv): where an annotated video
+  // can go. -1 = none. Its VP8 payload type, -1 = it offers no VP8.
+  int return_mline = -1;
+  int return_vp8_payload = -1;
+  bool has_data_channel = false;
+};
+
+// The encoding names WebRtcPeer decodes, in upper case.
+bool IsDecodableCodec(const std::string& encoding_name);
+
+// Parses and checks an offer. Errors: "the offer is not valid SDP (...)", "the offer has no video
+// (...)", "the offer's video uses no codec the server decodes (...)", "the offer has no data
+// channel (...)" (when require_data_channel).
+Expected<OfferInfo> InspectOffer(const std::string& sdp, bool require_data_channel);
+
+// A remote candidate as webrtcbin takes it: "candidate:..." (an "a=" prefix is removed). Errors on
+// anything else: too long, control characters, missing fields.
+Expected<std::string> NormalizeCandidate(const std::string& candidate);
+
+// Fields of a candidate line: its connection address and type ("host", "srflx", "relay", "prflx");
+// empty strings when the line is malformed.
+struct CandidateFields {
+  std::string transport;  // "UDP" / "TCP" as written
+  std::string address;
+  std::string type;
+};
+CandidateFields ParseCandidate(const std::string& candidate);
+
+}  // namespace speakup::media

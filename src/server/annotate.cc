@@ -1,0 +1,31 @@
+#include "annotate.h"
+
+#include <algorithm>
+
+namespace speakup::server {
+
+void DrawFaces(media::Frame& frame, const face::FaceResult& result, const std::vector<std::array<int, 2>>& edges) {
+  const float scale = std::max(1.0f, std::min(frame.width, frame.height) / 480.0f);
+  for (const face::Face& face : result.faces) {
+    std::vector<std::array<float, 4>> segments;
+    segments.reserve(edges.size());
+    for (const auto& [a, b] : edges) {
+      if (static_cast<size_t>(std::max(a, b)) >= face.landmarks.size()) continue;
+      const face::Landmark& p = face.landmarks[a];
+      const face::Landmark& q = face.landmarks[b];
+      segments.push_back({p.x, p.y, q.x, q.y});
+    }
+    media::DrawLines(frame, segments, {64, 224, 96}, 0.8f * scale);
+    std::vector<std::array<float, 2>> irises;
+    for (size_t i = 468; i < face.landmarks.size(); ++i) irises.push_back({face.landmarks[i].x, face.landmarks[i].y});
+    media::DrawPoints(frame, irises, 1.5f * scale, {255, 80, 80});
+    const face::Box& box = face.box;
+    const std::vector<std::array<float, 4>> outline = {{box.x, box.y, box.x + box.width, box.y},
+                                                       {box.x + box.width, box.y, box.x + box.width, box.y + box.height},
+                                                       {box.x + box.width, box.y + box.height, box.x, box.y + box.height},
+                                                       {box.x, box.y + box.height, box.x, box.y}};
+    media::DrawLines(frame, outline, {255, 200, 0}, scale);
+  }
+}
+
+}  // namespace speakup::server

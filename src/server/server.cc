@@ -1,0 +1,216 @@
+#include "speakup/server.h"
+
+#include <glib-unix.h>
+#include <libsoup/soup.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <random>
+#include <thread>
+
+#include "gst_handles.h"
+#include "session.h"
+#include "signaling.h"
+#include "speakup/face_formats.h"
+
+namespace speakup::server {
+namespace {
+
+const char* ContentType(const std::filesystem::path& path) {
+  const std::string ext = path.extension().string();
+  if (ext == ".html") return "text/html; charset=utf-8";
+  if (ext == ".js" || ext == ".mjs") return "text/javascript; charset=utf-8";
+  if (ext == ".css") return "text/css; charset=utf-8";
+  if (ext == ".json") return "application/json";
+  if (ext == ".png") return "image/png";
+  if (ext == ".svg") return "image/svg+xml";
+  if (ext == ".ico") return "image/x-icon";
+  return "application/octet-stream";
+}
+
+std::string RandomId() {
+  static std::mt19937_64 random(std::random_device{}());
+  char id[17];
+  std::snprintf(id, sizeof(id), "%016llx", static_cast<unsigned long long>(random()));
+  return id;
+}
+
+}  // namespace
+
+struct Server::Impl {
+  ServerOptions options;
+  face::Models models;
+  std::unique_ptr<WorkerPool> pool;
+  SessionContext context;
+  media::GObjectPtr<SoupServer> soup;
+  media::MainLoopPtr loop;
+  std::map<std::string, std::shared_ptr<Session>> sessions;
+  int port = 0;
+  bool tls = false;
+  int max_sessions = 0;
+
+  void ServeFile(SoupServerMessage* message, const char* path);
+  void OnWebSocket(SoupWebsocketConnection* connection);
+  void CloseAll(const std::string& reason) {
+    auto all = sessions;  // Close() erases from `sessions`
+    for (auto& [id, session] : all) session->Close(reason);
+  }
+};
+
+void Server::Impl::ServeFile(SoupServerMessage* message, const char* request_path) {
+  const std::string method = soup_server_message_get_method(message);
+  if (method != "GET" && method != "HEAD") {
+    soup_server_message_set_status(message, SOUP_STATUS_METHOD_NOT_ALLOWED, nullptr);
+    return;
+  }
+  std::string path = request_path ? request_path : "/";
+  if (path == "/healthz") {
+    const std::string body = "{\"status\":\"ok\",\"sessions\":" + std::to_string(sessions.size()) + "}\n";
+    soup_server_message_set_status(message, SOUP_STATUS_OK, nullptr);
+    soup_server_message_set_response(message, "application/json", SOUP_MEMORY_COPY, body.data(), body.size());
+    return;
+  }
+  if (path.empty() || path.back() == '/') path += "index.html";
+  // Only plain relative paths inside the web root: no "..", no hidden files; of node_modules only
+  // the three.js build the page imports.
+  const std::filesystem::path relative = std::filesystem::path(path.substr(1)).lexically_normal();
+  bool allowed = !relative.empty() && relative.is_relative();
+  for (const auto& part : relative) {
+    const std::string p = part.string();
+    if (p == ".." || p.empty() || p[0] == '.') allowed = false;
+  }
+  if (relative.begin() != relative.end() && relative.begin()->string() == "node_modules") {
+    allowed = allowed && relative.string().rfind("node_modules/three/build/", 0) == 0;
+  }
+  const std::filesystem::path file = std::filesystem::path(options.web_root) / relative;
+  std::error_code error;
+  if (!allowed || !std::filesystem::is_regular_file(file, error)) {
+    soup_server_message_set_status(message, SOUP_STATUS_NOT_FOUND, nullptr);
+    return;
+  }
+  std::ifstream in(file, std::ios::binary);
+  const std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  soup_server_message_set_status(message, SOUP_STATUS_OK, nullptr);
+  soup_message_headers_replace(soup_server_message_get_response_headers(message), "Cache-Control", "no-cache");
+  soup_server_message_set_response(message, ContentType(file), SOUP_MEMORY_COPY, body.data(), body.size());
+}
+
+void Server::Impl::OnWebSocket(SoupWebsocketConnection* connection) {
+  if (static_cast<int>(sessions.size()) >= max_sessions) {
+    const std::string refusal = ErrorJson("server_full", "the server is serving its maximum of " +
+                                                             std::to_string(max_sessions) +
+                                                             " sessions; try again later");
+    soup_websocket_connection_send_text(connection, refusal.c_str());
+    soup_websocket_connection_close(connection, SOUP_WEBSOCKET_CLOSE_GOING_AWAY, "server full");
+    return;
+  }
+  std::string id = RandomId();
+  auto session = std::make_shared<Session>(id, context);
+  sessions[id] = session;
+  session->Start(connection);
+}
+
+Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Server::~Server() {
+  impl_->CloseAll("the server is shutting down");
+  if (impl_->soup) soup_server_disconnect(impl_->soup.get());
+  impl_->pool.reset();  // joins the workers before the models and context go away
+}
+
+Expected<std::unique_ptr<Server>> Server::Create(const ServerOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  if (options.tls_cert.empty() != options.tls_key.empty()) return Error("give both --tls-cert and --tls-key, or neither");
+  if (!std::filesystem::is_regular_file(std::filesystem::path(options.web_root) / "index.html")) {
+    return Error("no web client at '" + options.web_root + "' (index.html missing); run `make build` from the repository");
+  }
+  auto models = face::Models::Load(options.models_dir);
+  if (!models) return Error(models.error());
+  impl->models = std::move(*models);
+  const size_t threads = options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+  // A tracked 640x480 stream costs ~2.5 ms a frame, ~8% of a core at 30 fps: 4 streams per
+  // thread leave room for detection bursts and decoding (measured: README, capacity).
+  impl->max_sessions = options.max_sessions > 0 ? options.max_sessions : static_cast<int>(4 * threads);
+  impl->pool = std::make_unique<WorkerPool>(impl->models, threads);
+  impl->context.pool = impl->pool.get();
+  impl->context.models = &impl->models;
+  impl->context.mesh_edges = face::MeshEdges(impl->models);
+  impl->context.webrtc.max_width = options.max_width;
+  impl->context.webrtc.max_height = options.max_height;
+  impl->context.webrtc.annotated_video = true;  // negotiated always; frames flow only when asked for
+  if (options.host == "127.0.0.1" || options.host == "localhost") impl->context.webrtc.local_addresses = {"127.0.0.1"};
+  impl->context.connect_timeout = std::chrono::milliseconds(options.connect_timeout_ms);
+  impl->context.silence_timeout = std::chrono::milliseconds(options.silence_timeout_ms);
+  Impl* raw = impl.get();
+  impl->context.on_closed = [raw](const std::string& id) { raw->sessions.erase(id); };
+
+  GError* error = nullptr;
+  media::GObjectPtr<GTlsCertificate> certificate;
+  if (!options.tls_cert.empty()) {
+    certificate.reset(g_tls_certificate_new_from_files(options.tls_cert.c_str(), options.tls_key.c_str(), &error));
+    if (!certificate) {
+      media::GErrorPtr owned(error);
+      return Error("cannot load the TLS certificate/key: " + std::string(owned->message));
+    }
+    impl->tls = true;
+  }
+  impl->soup.reset(certificate ? soup_server_new("tls-certificate", certificate.get(), nullptr) : soup_server_new(nullptr, nullptr));
+  soup_server_add_handler(
+      impl->soup.get(), nullptr,
+      +[](SoupServer*, SoupServerMessage* message, const char* path, GHashTable*, gpointer data) {
+        static_cast<Impl*>(data)->ServeFile(message, path);
+      },
+      raw, nullptr);
+  soup_server_add_websocket_handler(
+      impl->soup.get(), "/ws", nullptr, nullptr,
+      +[](SoupServer*, SoupServerMessage*, const char*, SoupWebsocketConnection* connection, gpointer data) {
+        static_cast<Impl*>(data)->OnWebSocket(connection);
+      },
+      raw, nullptr);
+  media::GObjectPtr<GInetAddress> address(g_inet_address_new_from_string(
+      options.host == "localhost" ? "127.0.0.1" : options.host.c_str()));
+  if (!address) return Error("--host must be an IP address, not '" + options.host + "'");
+  media::GObjectPtr<GSocketAddress> socket_address(g_inet_socket_address_new(address.get(), static_cast<guint16>(options.port)));
+  if (!soup_server_listen(impl->soup.get(), socket_address.get(),
+                          impl->tls ? SOUP_SERVER_LISTEN_HTTPS : static_cast<SoupServerListenOptions>(0), &error)) {
+    media::GErrorPtr owned(error);
+    return Error("cannot listen on " + options.host + ":" + std::to_string(options.port) + ": " + owned->message +
+                 (options.port ? " (is another server using the port? try --port)" : ""));
+  }
+  GSList* uris = soup_server_get_uris(impl->soup.get());
+  if (uris) impl->port = g_uri_get_port(static_cast<GUri*>(uris->data));
+  g_slist_free_full(uris, reinterpret_cast<GDestroyNotify>(g_uri_unref));
+  impl->loop.reset(g_main_loop_new(nullptr, FALSE));
+  return std::unique_ptr<Server>(new Server(std::move(impl)));
+}
+
+int Server::port() const { return impl_->port; }
+
+std::string Server::url() const {
+  const std::string host = impl_->options.host == "127.0.0.1" ? "localhost" : impl_->options.host;
+  return std::string(impl_->tls ? "https://" : "http://") + host + ":" + std::to_string(impl_->port) + "/";
+}
+
+size_t Server::session_count() const { return impl_->sessions.size(); }
+
+void Server::Run() {
+  auto quit = +[](gpointer data) -> gboolean {
+    static_cast<Server*>(data)->Stop();
+    return G_SOURCE_CONTINUE;
+  };
+  media::SourceId sigint(g_unix_signal_add(SIGINT, quit, this));
+  media::SourceId sigterm(g_unix_signal_add(SIGTERM, quit, this));
+  g_main_loop_run(impl_->loop.get());
+  impl_->CloseAll("the server is shutting down");
+}
+
+void Server::Stop() {
+  impl_->CloseAll("the server is shutting down");
+  g_main_loop_quit(impl_->loop.get());
+}
+
+}  // namespace speakup::server

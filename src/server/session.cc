@@ -1,0 +1,285 @@
+#include "session.h"
+
+#include <cstdio>
+
+#include "annotate.h"
+#include "result_message.h"
+
+namespace speakup::server {
+namespace {
+
+using WeakSession = std::weak_ptr<Session>;
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+void DeleteWeak(gpointer data, GClosure*) { delete static_cast<WeakSession*>(data); }
+void DeleteWeakNotify(gpointer data) { delete static_cast<WeakSession*>(data); }
+
+}  // namespace
+
+Session::Session(std::string id, SessionContext& context) : id_(std::move(id)), context_(context) {}
+
+Session::~Session() {
+  // Normally Close() ran on the main loop; at shutdown the server closes every session first.
+  if (socket_) {
+    if (message_handler_) g_signal_handler_disconnect(socket_.get(), message_handler_);
+    if (closed_handler_) g_signal_handler_disconnect(socket_.get(), closed_handler_);
+  }
+}
+
+void Session::Start(SoupWebsocketConnection* connection) {
+  socket_.reset(static_cast<SoupWebsocketConnection*>(g_object_ref(connection)));
+  soup_websocket_connection_set_max_incoming_payload_size(connection, kMaxSignalingBytes);
+  soup_websocket_connection_set_keepalive_interval(connection, 10);
+  message_handler_ = g_signal_connect_data(
+      connection, "message",
+      G_CALLBACK(+[](SoupWebsocketConnection*, gint type, GBytes* message, gpointer data) {
+        auto self = static_cast<WeakSession*>(data)->lock();
+        if (!self) return;
+        if (type != SOUP_WEBSOCKET_DATA_TEXT) {
+          self->Send(ErrorJson("bad_message", "signaling messages are JSON text, not binary"));
+          return;
+        }
+        gsize size = 0;
+        const char* text = static_cast<const char*>(g_bytes_get_data(message, &size));
+        self->OnText(std::string_view(text ? text : "", size));
+      }),
+      new WeakSession(weak_from_this()), DeleteWeak, GConnectFlags(0));
+  closed_handler_ = g_signal_connect_data(
+      connection, "closed", G_CALLBACK(+[](SoupWebsocketConnection*, gpointer data) {
+        if (auto self = static_cast<WeakSession*>(data)->lock()) self->Close("the client closed the signaling connection");
+      }),
+      new WeakSession(weak_from_this()), DeleteWeak, GConnectFlags(0));
+  timer_.reset(g_timeout_add_full(
+      G_PRIORITY_DEFAULT, 1000,
+      +[](gpointer data) -> gboolean {
+        auto self = static_cast<WeakSession*>(data)->lock();
+        if (!self) return G_SOURCE_REMOVE;
+        return self->CheckTimeouts() ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+      },
+      new WeakSession(weak_from_this()), DeleteWeakNotify));
+  Send(WelcomeJson(id_, context_.webrtc.max_width, context_.webrtc.max_height));
+}
+
+void Session::Send(const std::string& json) {
+  if (socket_ && soup_websocket_connection_get_state(socket_.get()) == SOUP_WEBSOCKET_STATE_OPEN) {
+    soup_websocket_connection_send_text(socket_.get(), json.c_str());
+  }
+}
+
+void Session::OnText(std::string_view text) {
+  if (closed_) return;
+  auto parsed = ParseClientMessage(text);
+  if (auto* error = std::get_if<SignalingError>(&parsed)) {
+    Send(ErrorJson(error->code, error->message));
+    return;
+  }
+  const ClientMessage& message = std::get<ClientMessage>(parsed);
+  if (auto* offer = std::get_if<OfferMessage>(&message)) {
+    OnOffer(offer->sdp);
+  } else if (auto* candidate = std::get_if<CandidateMessage>(&message)) {
+    if (!peer_) {
+      Send(ErrorJson("bad_state", "send the offer before candidates"));
+      return;
+    }
+    Status added = peer_->AddRemoteCandidate(candidate->mline, candidate->candidate);
+    if (!added.ok()) Send(ErrorJson("bad_message", added.message()));
+  } else if (auto* options = std::get_if<OptionsMessage>(&message)) {
+    OnOptions(options->update);
+  } else {
+    Close("the client said bye");
+  }
+}
+
+void Session::OnOffer(const std::string& sdp) {
+  if (offered_) {
+    Send(ErrorJson("bad_state", "this session already has an offer; open a new connection to start again"));
+    return;
+  }
+  offered_ = true;
+  media::PeerCallbacks callbacks;
+  const WeakSession weak = weak_from_this();
+  callbacks.on_local_candidate = [weak](unsigned mline, std::string candidate) {
+    if (auto self = weak.lock()) self->Send(CandidateJson(mline, candidate));
+  };
+  callbacks.on_frame = [weak](media::Frame frame, uint32_t rtp_timestamp) {
+    if (auto self = weak.lock()) self->OnFrame(std::move(frame), rtp_timestamp);
+  };
+  callbacks.on_data_text = [weak](std::string text) {
+    auto self = weak.lock();
+    if (!self) return;
+    auto update = ParseOptionsMessage(text);
+    if (auto* error = std::get_if<SignalingError>(&update)) {
+      self->Send(ErrorJson(error->code, "data channel: " + error->message));
+    } else {
+      self->OnOptions(std::get<OptionsUpdate>(update));
+    }
+  };
+  callbacks.on_data_binary = [weak](std::vector<uint8_t>) {
+    if (auto self = weak.lock()) self->Send(ErrorJson("bad_message", "data channel: the server takes JSON text options only"));
+  };
+  callbacks.on_state = [weak](media::PeerState state) {
+    auto self = weak.lock();
+    if (!self) return;
+    self->connected_ = state == media::PeerState::kConnected;
+    if (state == media::PeerState::kFailed) self->Close("the WebRTC connection failed");
+    if (state == media::PeerState::kClosed) self->Close("the WebRTC connection closed");
+  };
+  callbacks.on_error = [weak](std::string message) {
+    if (auto self = weak.lock()) self->Send(ErrorJson("internal", message));
+  };
+  auto peer = media::WebRtcPeer::Create(context_.webrtc, std::move(callbacks));
+  if (!peer) {
+    Send(ErrorJson("internal", peer.error()));
+    Close("the server could not set up WebRTC");
+    return;
+  }
+  {
+    std::lock_guard lock(peer_mutex_);
+    peer_ = std::move(*peer);
+  }
+  {
+    peer_->SetRemoteOffer(sdp, [weak](Expected<std::string> answer) {
+      auto self = weak.lock();
+      if (!self) return;
+      if (answer) {
+        self->Send(AnswerJson(*answer));
+      } else {
+        self->Send(ErrorJson("bad_sdp", answer.error()));
+        self->Close("the offer was refused");
+      }
+    });
+  }
+}
+
+void Session::OnOptions(const OptionsUpdate& update) {
+  std::string reply;
+  {
+    std::lock_guard lock(options_mutex_);
+    options_.Apply(update);
+    options_changed_ = true;
+    reply = OptionsJson(options_);
+  }
+  Send(reply);
+}
+
+void Session::OnFrame(media::Frame frame, uint32_t rtp_timestamp) {
+  if (closed_) return;
+  counters_.frames_in++;
+  last_frame_ms_ = NowMs();
+  bool submit = false;
+  {
+    std::lock_guard lock(slot_mutex_);
+    if (slot_) counters_.frames_dropped++;  // the worker has not taken the last one: replace it
+    slot_ = PendingFrame{std::move(frame), rtp_timestamp, Clock::now()};
+    if (!scheduled_) submit = scheduled_ = true;
+  }
+  if (submit) context_.pool->Submit(shared_from_this());
+}
+
+void Session::Run(face::Workspace& workspace) {
+  PendingFrame pending;
+  {
+    std::lock_guard lock(slot_mutex_);
+    if (!slot_ || closed_) {
+      scheduled_ = false;
+      return;
+    }
+    pending = std::move(*slot_);
+    slot_.reset();
+  }
+  const auto start = Clock::now();
+  {
+    std::lock_guard lock(options_mutex_);
+    if (options_changed_) {
+      pipeline_.set_options(options_.ToPipeline());
+      annotated_ = options_.annotated_video;
+      options_changed_ = false;
+    }
+  }
+  const media::Frame& frame = pending.frame;
+  auto result = pipeline_.Process({frame.rgb.data(), frame.width, frame.height, 3 * frame.width},
+                                  std::chrono::duration<double, std::milli>(pending.arrived.time_since_epoch()).count(),
+                                  workspace);
+  counters_.frames_processed++;
+  if (result) {
+    auto ms = [](Clock::duration d) { return std::chrono::duration<float, std::milli>(d).count(); };
+    ResultHeader header;
+    header.detected = result->timings.detected;
+    header.rtp_timestamp = pending.rtp_timestamp;
+    header.sequence = sequence_++;
+    header.timings.queue_ms = ms(start - pending.arrived);
+    header.timings.detect_ms = static_cast<float>(result->timings.detect_ms);
+    header.timings.landmarks_ms = static_cast<float>(result->timings.warp_ms + result->timings.landmarks_ms);
+    header.timings.geometry_ms = static_cast<float>(result->timings.geometry_ms);
+    header.timings.total_ms = ms(Clock::now() - pending.arrived);
+    const std::vector<uint8_t> message = EncodeResult(*result, header);
+    std::lock_guard lock(peer_mutex_);
+    if (peer_ && peer_->SendData(message)) counters_.results_sent++;
+    if (peer_ && annotated_) {
+      media::Frame drawn = frame;
+      DrawFaces(drawn, *result, context_.mesh_edges);
+      (void)peer_->SendAnnotatedFrame(drawn);
+    }
+  }
+  // Another frame came while this one was processed: go to the back of the queue (fair to the
+  // other sessions) rather than looping here.
+  bool again = false;
+  {
+    std::lock_guard lock(slot_mutex_);
+    again = slot_.has_value() && !closed_;
+    scheduled_ = again;
+  }
+  if (again) context_.pool->Submit(shared_from_this());
+}
+
+bool Session::CheckTimeouts() {
+  if (closed_) return false;
+  const auto now = Clock::now();
+  if (!connected_ && now - started_ > context_.connect_timeout) {
+    timer_.forget();  // returning false removes the source
+    Close("the WebRTC connection did not complete within " +
+          std::to_string(context_.connect_timeout.count() / 1000) + " s");
+    return false;
+  }
+  const int64_t last = last_frame_ms_;
+  const int64_t since = last ? NowMs() - last : std::chrono::duration_cast<std::chrono::milliseconds>(now - started_).count();
+  if (connected_ && since > context_.silence_timeout.count()) {
+    timer_.forget();
+    Close("no video for " + std::to_string(context_.silence_timeout.count() / 1000) + " s");
+    return false;
+  }
+  return true;
+}
+
+void Session::Close(const std::string& reason) {
+  if (closed_) return;
+  auto self = shared_from_this();  // the server's map may drop its reference below
+  closed_ = true;
+  Send(ByeJson(reason));
+  if (socket_) {
+    g_signal_handler_disconnect(socket_.get(), message_handler_);
+    g_signal_handler_disconnect(socket_.get(), closed_handler_);
+    message_handler_ = closed_handler_ = 0;
+    if (soup_websocket_connection_get_state(socket_.get()) == SOUP_WEBSOCKET_STATE_OPEN) {
+      soup_websocket_connection_close(socket_.get(), SOUP_WEBSOCKET_CLOSE_NORMAL, nullptr);
+    }
+    socket_.reset();
+  }
+  timer_.reset();
+  {
+    std::lock_guard lock(peer_mutex_);
+    if (peer_) peer_->Close();
+    peer_.reset();
+  }
+  {
+    std::lock_guard lock(slot_mutex_);
+    slot_.reset();
+  }
+  if (context_.on_closed) context_.on_closed(id_);
+}
+
+}  // namespace speakup::server

@@ -1,0 +1,106 @@
+// One connected client: its signaling WebSocket, its WebRTC peer, its face tracking state and its
+// one-frame slot. Signaling and lifetime run on the main loop; frames arrive on GStreamer threads;
+// inference runs on a worker. A session never queues more than one frame.
+#pragma once
+
+#include <libsoup/soup.h>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "gst_handles.h"
+#include "signaling.h"
+#include "speakup/face.h"
+#include "speakup/media.h"
+#include "speakup/webrtc.h"
+#include "worker_pool.h"
+
+namespace speakup::server {
+
+// What every session shares: set up once by the server.
+struct SessionContext {
+  WorkerPool* pool = nullptr;
+  const face::Models* models = nullptr;
+  std::vector<std::array<int, 2>> mesh_edges;  // for the annotated video
+  media::WebRtcOptions webrtc;
+  std::chrono::milliseconds connect_timeout{20000};
+  std::chrono::milliseconds silence_timeout{10000};
+  std::function<void(const std::string& session)> on_closed;  // main loop; the server forgets it
+};
+
+class Session : public Job, public std::enable_shared_from_this<Session> {
+ public:
+  Session(std::string id, SessionContext& context);
+  ~Session() override;
+
+  const std::string& id() const { return id_; }
+
+  // Main loop. Takes a reference to the connection and starts the session (welcome message).
+  void Start(SoupWebsocketConnection* connection);
+  // Main loop. Ends the session at once: says `bye` with the reason, closes the peer and the socket.
+  // Idempotent.
+  void Close(const std::string& reason);
+  bool closed() const { return closed_; }
+
+  // Worker thread.
+  void Run(face::Workspace& workspace) override;
+
+  struct Counters {
+    std::atomic<uint64_t> frames_in{0}, frames_processed{0}, frames_dropped{0}, results_sent{0};
+  };
+  const Counters& counters() const { return counters_; }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  struct PendingFrame {
+    media::Frame frame;
+    uint32_t rtp_timestamp = 0;
+    Clock::time_point arrived;
+  };
+
+  void OnText(std::string_view text);
+  void OnOffer(const std::string& sdp);
+  void OnOptions(const OptionsUpdate& update);
+  void Send(const std::string& json);
+  void OnFrame(media::Frame frame, uint32_t rtp_timestamp);  // GStreamer thread
+  bool CheckTimeouts();
+
+  std::string id_;
+  SessionContext& context_;
+  media::GObjectPtr<SoupWebsocketConnection> socket_;
+  gulong message_handler_ = 0, closed_handler_ = 0;
+  media::SourceId timer_;
+  std::atomic<bool> closed_{false};
+  bool offered_ = false;
+  Clock::time_point started_ = Clock::now();
+
+  // The peer is made and dropped on the main loop (which reads it without the lock) and used by
+  // a worker to send results (under the lock).
+  std::mutex peer_mutex_;
+  std::unique_ptr<media::WebRtcPeer> peer_;
+  std::atomic<bool> connected_{false};
+
+  // Options: set on the main loop, picked up by the worker before its next frame.
+  std::mutex options_mutex_;
+  SessionOptions options_;
+  bool options_changed_ = false;
+
+  // The newest frame, and whether the session is in the worker queue.
+  std::mutex slot_mutex_;
+  std::optional<PendingFrame> slot_;
+  bool scheduled_ = false;
+  std::atomic<int64_t> last_frame_ms_{0};
+
+  // Worker-only state (one worker at a time runs a session).
+  face::Pipeline pipeline_;
+  uint32_t sequence_ = 0;
+  bool annotated_ = false;
+
+  Counters counters_;
+};
+
+}  // namespace speakup::server
