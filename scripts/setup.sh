@@ -45,6 +45,8 @@ gstreamer1.0-plugins-ugly
 gstreamer1.0-libav
 gstreamer1.0-nice
 gstreamer1.0-tools
+chromium
+libsoup-3.0-dev
 nodejs
 npm
 python3
@@ -57,7 +59,8 @@ ca-certificates
 # libprotobuf-dev protobuf-compiler: face geometry metadata. libpng-dev libjpeg62-turbo-dev:
 # reading test images. libeigen3-dev: head pose (SVD). libyuv-dev: YUV -> RGB. libgstreamer*-dev gstreamer1.0-*: decoding
 # files and cameras, encoding (x264enc is in -ugly), WebRTC (-bad, -nice). nodejs npm: model fetching (npm pack)
-# and browser tests. python3: tools. ca-certificates: TLS to the package registries.
+# and browser tests. chromium: the browser of the end-to-end tests (driven by npm playwright-core,
+# never a downloaded browser). libsoup-3.0-dev: HTTP and WebSocket signaling. python3: tools. ca-certificates: TLS to the package registries.
 # ---------------------------------------------------------------------------------------------
 
 dry_run=0
@@ -127,7 +130,22 @@ else
   echo "setup: installed:$missing"
 fi
 
-if [ "$dry_run" = 1 ] || [ "$fetch_models" = 0 ]; then
+if [ "$dry_run" = 1 ]; then
+  exit 0
+fi
+
+# The browser client's npm packages (three, pinned; playwright-core for the browser tests), from
+# web/package-lock.json. Re-done only when the lock file is newer than the installed tree.
+web_dir="$script_dir/../web"
+stamp="$web_dir/node_modules/.package-lock.json"
+if [ ! -f "$stamp" ] || [ "$web_dir/package-lock.json" -nt "$stamp" ]; then
+  echo "setup: installing the web client's npm packages (web/package-lock.json)"
+  (cd "$web_dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+else
+  echo "setup: web client npm packages present"
+fi
+
+if [ "$fetch_models" = 0 ]; then
   exit 0
 fi
 exec sh "$script_dir/fetch_models.sh"

@@ -1,6 +1,7 @@
 // `speakup bench`: median and p90 latency of one inference per model, after warm-up, on 1 and 2
 // threads. Prints a table, or a JSON array with --json.
 #include <algorithm>
+#include <cstdlib>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -29,6 +30,8 @@ struct BenchOptions {
 } options;
 
 CLI::App* pipeline_command = nullptr;
+CLI::App* e2e_command = nullptr;
+int e2e_seconds = 20;
 
 struct Result {
   std::string model;
@@ -58,6 +61,10 @@ CLI::App* AddBenchCommand(CLI::App& app) {
   pipeline_command->add_option("--repeat", options.repeat, "Passes over the video")->capture_default_str();
   pipeline_command->add_option("--models-dir", options.models_dir, "Folder with the model files")->capture_default_str();
   pipeline_command->add_flag("--json", options.json, "Print JSON instead of a table");
+  e2e_command = bench->add_subcommand("e2e", "Headless Chromium streaming 640x480 at 30 fps through speakup serve: "
+                                             "results per second and round-trip latency");
+  e2e_command->add_option("--duration", e2e_seconds, "Seconds to measure")->check(CLI::Range(2, 600))->capture_default_str();
+  e2e_command->add_flag("--json", options.json, "Print JSON instead of text");
   return bench;
 }
 
@@ -134,8 +141,18 @@ int RunPipelineBench() {
 
 }  // namespace
 
-int RunBench() {
+// The browser side lives in bench/e2e.mjs (Chromium through playwright-core); this program is the
+// server it starts.
+int RunE2eBench(const char* self) {
+  const std::string command = "node '" SPEAKUP_SOURCE_DIR "/bench/e2e.mjs' --bin '" + std::string(self) +
+                              "' --duration " + std::to_string(e2e_seconds) + (options.json ? " --json" : "");
+  const int status = std::system(command.c_str());
+  return status == 0 ? 0 : 1;
+}
+
+int RunBench(const char* self) {
   if (pipeline_command->parsed()) return RunPipelineBench();
+  if (e2e_command->parsed()) return RunE2eBench(self);
   std::vector<Result> results;
   for (const std::string& name : options.models) {
     auto model = engine::Model::Load(options.models_dir + "/" + name + ".tflite");

@@ -10,7 +10,7 @@ int main(int argc, char** argv) {
   auto mesh = speakup::app::AddMeshCommand(app);
   auto serve = speakup::app::AddServeCommand(app);
   CLI11_PARSE(app, argc, argv);
-  if (bench->parsed()) return speakup::app::RunBench();
+  if (bench->parsed()) return speakup::app::RunBench(argv[0]);
   if (mesh->parsed()) return speakup::app::RunMesh();
   if (serve->parsed()) return speakup::app::RunServe();
   return 0;

@@ -6,7 +6,7 @@ namespace speakup::app {
 
 // `speakup bench`: engine latency per model, 1 and 2 threads.
 CLI::App* AddBenchCommand(CLI::App& app);
-int RunBench();
+int RunBench(const char* self);  // self: this program's path (bench e2e runs it as the server)
 
 // `speakup mesh`: landmarks and head pose for images, videos and cameras.
 CLI::App* AddMeshCommand(CLI::App& app);

@@ -51,8 +51,9 @@ struct WebRtcOptions {
   // Larger frames are downscaled to fit (aspect ratio kept); frames are never upscaled.
   int max_width = 1920;
   int max_height = 1080;
-  // Send a VP8 video track back (SendAnnotatedFrame). The client's offer must then have a second
-  // video m-line that receives (recvonly or sendrecv); the first video m-line is the camera.
+  // Send a VP8 video track back (SendAnnotatedFrame). The client's offer must then have, besides
+  // the camera's m-line, a video m-line it receives on (in a browser:
+  // pc.addTransceiver('video', {direction: 'recvonly'}) before createOffer), offering VP8.
   bool annotated_video = false;
   // Data channel sends are dropped while more than this many bytes wait in the channel's buffer:
   // results are real time, never queued behind older ones.

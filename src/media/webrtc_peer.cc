@@ -56,6 +56,8 @@ constexpr GstClockTime kMinKeyFrameInterval = 500 * GST_MSECOND;
 // Decoder warnings reach on_error at most this often.
 constexpr auto kWarningInterval = std::chrono::seconds(2);
 constexpr int kAnnotatedBitrate = 1'500'000;
+// The camera's bitrate asked of the client (see AskForBitrate): enough for 720p at 30 fps.
+constexpr int kCameraMinKbps = 600, kCameraStartKbps = 1500, kCameraMaxKbps = 3000;
 
 struct CodecChain {
   const char* encoding;
@@ -207,7 +209,7 @@ class WebRtcPeer::Impl : public std::enable_shared_from_this<WebRtcPeer::Impl> {
   std::mutex link_mutex;              // pad-added building elements vs Close()
   mutable std::mutex mutex;           // the members below
   GObjectPtr<GstWebRTCDataChannel> channel;
-  bool channel_open = false;
+  std::atomic<bool> channel_open{false};  // atomic: the channel's signals never take `mutex`
   PadPtr key_frame_pad;               // the depayloader's sink pad
   std::map<GstClockTime, uint32_t> rtp_times;
   std::string codec;
@@ -378,11 +380,16 @@ GstFlowReturn OnNewSampleCallback(GstAppSink* sink, gpointer data) {
   return GST_FLOW_OK;
 }
 
+// Main-context sources call user callbacks, which may destroy the peer: hold it meanwhile.
 gboolean OnBusMessageCallback(GstBus*, GstMessage* message, gpointer data) {
-  return static_cast<Impl*>(data)->OnBusMessage(message);
+  std::shared_ptr<Impl> impl = static_cast<Impl*>(data)->weak_from_this().lock();
+  return impl ? impl->OnBusMessage(message) : G_SOURCE_REMOVE;
 }
 
-gboolean OnTimerCallback(gpointer data) { return static_cast<Impl*>(data)->OnTimer(); }
+gboolean OnTimerCallback(gpointer data) {
+  std::shared_ptr<Impl> impl = static_cast<Impl*>(data)->weak_from_this().lock();
+  return impl ? impl->OnTimer() : G_SOURCE_REMOVE;
+}
 
 }  // namespace
 
@@ -523,13 +530,15 @@ void WebRtcPeer::Impl::SetRemoteOffer(const std::string& sdp, std::function<void
   offer = std::move(*inspected);
   offer_started = true;
   answer_done = std::move(done);
-  // webrtcbin takes the message; keep a copy of what we read from it.
+  // webrtcbin takes a copy, without the codecs we cannot decode on the camera's m-line and
+  // without congestion feedback it does not send.
+  KeepDecodableCodecs(offer.message.get(), static_cast<unsigned>(offer.camera_mline));
+  RemoveCongestionFeedback(offer.message.get());
   GstSDPMessage* copy = nullptr;
   gst_sdp_message_copy(offer.message.get(), &copy);
   GstWebRTCSessionDescription* description = gst_webrtc_session_description_new(GST_WEBRTC_SDP_TYPE_OFFER, copy);
   SessionDescriptionPtr owned(description);
   offer_time = Clock::now();
-  Post([](Impl& impl) { impl.SetState(PeerState::kConnecting); });
   PromisePtr promise(NewPromise(this, OfferStep::kRemoteSet));
   g_signal_emit_by_name(webrtc, "set-remote-description", description, promise.get());
 }
@@ -537,7 +546,10 @@ void WebRtcPeer::Impl::SetRemoteOffer(const std::string& sdp, std::function<void
 void WebRtcPeer::Impl::FailOffer(const std::string& message, bool fatal) {
   auto done = std::move(answer_done);
   answer_done = nullptr;
-  if (!fatal) offer_started = false;  // webrtcbin is still stable: another offer may come
+  if (!fatal) {
+    offer_started = false;  // webrtcbin is still stable: another offer may come
+    pending_candidates.clear();  // they belonged to the refused offer
+  }
   if (done) done(Error(message));
   if (fatal) Fail(message);
 }
@@ -545,10 +557,37 @@ void WebRtcPeer::Impl::FailOffer(const std::string& message, bool fatal) {
 void WebRtcPeer::Impl::OnRemoteDescriptionSet(const std::string& error) {
   if (!error.empty()) return FailOffer("the offer was refused: " + error, false);
   remote_applied = true;
+  offer_time = Clock::now();
+  SetState(PeerState::kConnecting);
+  if (closed) return;  // on_state closed the peer
   auto pending = std::move(pending_candidates);
   pending_candidates.clear();
   for (const auto& [mline, candidate] : pending) AddCandidateNow(mline, candidate);
   if (options.annotated_video) {
+    // webrtcbin 1.22 pairs the offer's m-lines with unassociated transceivers in the order the
+    // transceivers were made (a request pad's sink_<n> name does not bind it to m-line n). So when
+    // the camera's m-line comes first, its receive-only transceiver must be made first too, or the
+    // annotated video's send-only transceiver is paired with the camera and both end up inactive.
+    if (offer.return_mline > offer.camera_mline) {
+      // Its codecs are the offer's for that m-line (webrtcbin needs codec preferences on a
+      // transceiver it did not make itself).
+      const GstSDPMedia* media = gst_sdp_message_get_media(offer.message.get(), static_cast<guint>(offer.camera_mline));
+      CapsPtr codecs(gst_caps_new_empty());
+      for (guint i = 0; i < gst_sdp_media_formats_len(media); ++i) {
+        const int payload = std::atoi(gst_sdp_media_get_format(media, i));
+        CapsPtr one(gst_sdp_media_get_caps_from_media(media, payload));
+        if (!one) continue;
+        for (guint k = 0; k < gst_caps_get_size(one.get()); ++k) {
+          GstStructure* structure = gst_caps_get_structure(one.get(), k);
+          gst_structure_set_name(structure, "application/x-rtp");
+        }
+        gst_caps_append(codecs.get(), one.release());
+      }
+      GstWebRTCRTPTransceiver* camera = nullptr;
+      g_signal_emit_by_name(webrtc, "add-transceiver", GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY, codecs.get(),
+                            &camera);
+      GObjectPtr<GstWebRTCRTPTransceiver> owned_camera(camera);
+    }
     Status connected = ConnectAnnotatedVideo();
     if (!connected.ok()) ReportError(connected.message());
   }
@@ -560,6 +599,8 @@ void WebRtcPeer::Impl::OnAnswerCreated(const std::string& error, std::shared_ptr
   if (!error.empty() || !answer) {
     return FailOffer("cannot answer the offer: " + (error.empty() ? std::string("no answer") : error), true);
   }
+  AskForBitrate(answer->sdp, static_cast<unsigned>(offer.camera_mline), kCameraMinKbps, kCameraStartKbps,
+                kCameraMaxKbps);
   GCharPtr text(gst_sdp_message_as_text(answer->sdp));
   answer_text = text ? text.get() : "";
   PromisePtr promise(NewPromise(this, OfferStep::kLocalSet));
@@ -619,10 +660,12 @@ void WebRtcPeer::Impl::OnLocalCandidate(guint mline, const gchar* candidate) {
 
 // ---- connection state ----
 
+// The states are read on the main context: webrtcbin's property getters take its own lock, which
+// is not ours to take from inside its signal emissions.
 void WebRtcPeer::Impl::OnConnectionStateChanged() {
-  GstWebRTCPeerConnectionState value = GST_WEBRTC_PEER_CONNECTION_STATE_NEW;
-  g_object_get(webrtc, "connection-state", &value, nullptr);
-  Post([value](Impl& impl) {
+  Post([](Impl& impl) {
+    GstWebRTCPeerConnectionState value = GST_WEBRTC_PEER_CONNECTION_STATE_NEW;
+    g_object_get(impl.webrtc, "connection-state", &value, nullptr);
     switch (value) {
       case GST_WEBRTC_PEER_CONNECTION_STATE_CONNECTED: impl.SetState(PeerState::kConnected); break;
       case GST_WEBRTC_PEER_CONNECTION_STATE_FAILED: impl.Fail("the connection failed (ICE or DTLS)"); break;
@@ -633,48 +676,41 @@ void WebRtcPeer::Impl::OnConnectionStateChanged() {
 }
 
 void WebRtcPeer::Impl::OnIceStateChanged() {
-  GstWebRTCICEConnectionState value = GST_WEBRTC_ICE_CONNECTION_STATE_NEW;
-  g_object_get(webrtc, "ice-connection-state", &value, nullptr);
-  if (value != GST_WEBRTC_ICE_CONNECTION_STATE_FAILED) return;
-  Post([](Impl& impl) { impl.Fail("ICE failed: no network path to the client works"); });
+  Post([](Impl& impl) {
+    GstWebRTCICEConnectionState value = GST_WEBRTC_ICE_CONNECTION_STATE_NEW;
+    g_object_get(impl.webrtc, "ice-connection-state", &value, nullptr);
+    if (value == GST_WEBRTC_ICE_CONNECTION_STATE_FAILED) impl.Fail("ICE failed: no network path to the client works");
+  });
 }
 
 // ---- the data channel ----
 
 void WebRtcPeer::Impl::OnDataChannel(GstWebRTCDataChannel* announced) {
-  bool open = false;
   {
     std::lock_guard lock(mutex);
     if (channel) return;  // only the client's first channel is used
     channel.reset(GST_WEBRTC_DATA_CHANNEL(g_object_ref(announced)));
-    g_signal_connect(announced, "on-open", G_CALLBACK(OnChannelOpenSignal), this);
-    g_signal_connect(announced, "on-close", G_CALLBACK(OnChannelCloseSignal), this);
-    g_signal_connect(announced, "on-error", G_CALLBACK(OnChannelErrorSignal), this);
-    g_signal_connect(announced, "on-message-string", G_CALLBACK(OnChannelTextSignal), this);
-    g_signal_connect(announced, "on-message-data", G_CALLBACK(OnChannelDataSignal), this);
-    GstWebRTCDataChannelState ready = GST_WEBRTC_DATA_CHANNEL_STATE_CONNECTING;
-    g_object_get(announced, "ready-state", &ready, nullptr);
-    open = ready == GST_WEBRTC_DATA_CHANNEL_STATE_OPEN;
   }
-  if (open) OnChannelOpen();
+  g_signal_connect(announced, "on-open", G_CALLBACK(OnChannelOpenSignal), this);
+  g_signal_connect(announced, "on-close", G_CALLBACK(OnChannelCloseSignal), this);
+  g_signal_connect(announced, "on-error", G_CALLBACK(OnChannelErrorSignal), this);
+  g_signal_connect(announced, "on-message-string", G_CALLBACK(OnChannelTextSignal), this);
+  g_signal_connect(announced, "on-message-data", G_CALLBACK(OnChannelDataSignal), this);
+  // A channel the client opened is usually open by the time it is announced.
+  GstWebRTCDataChannelState ready = GST_WEBRTC_DATA_CHANNEL_STATE_CONNECTING;
+  g_object_get(announced, "ready-state", &ready, nullptr);
+  if (ready == GST_WEBRTC_DATA_CHANNEL_STATE_OPEN) OnChannelOpen();
 }
 
 void WebRtcPeer::Impl::OnChannelOpen() {
-  {
-    std::lock_guard lock(mutex);
-    if (channel_open) return;
-    channel_open = true;
-  }
+  if (channel_open.exchange(true)) return;
   Post([](Impl& impl) {
     if (impl.callbacks.on_data_open) impl.callbacks.on_data_open();
   });
 }
 
 void WebRtcPeer::Impl::OnChannelClose() {
-  {
-    std::lock_guard lock(mutex);
-    channel_open = false;
-  }
+  channel_open = false;
   // The client's channel carries the results: once it is gone, the client has left.
   Post([](Impl& impl) { impl.SetState(PeerState::kClosed); });
 }
@@ -914,6 +950,10 @@ void WebRtcPeer::Impl::RequestKeyFrame(bool counted) {
 
 // ---- annotated video ----
 
+// Called after the offer is applied and before the answer is created. webrtcbin makes the
+// transceivers for a remote offer only when it answers, so a request pad named sink_<m-line>
+// creates one locked to the client's receiving m-line; made send-only with VP8 at the offer's
+// payload type, the answer then sends on that m-line.
 Status WebRtcPeer::Impl::ConnectAnnotatedVideo() {
   if (offer.return_mline < 0) {
     return Status::Error("annotated video is on but the client's offer has no video m-line to receive it");
@@ -922,29 +962,10 @@ Status WebRtcPeer::Impl::ConnectAnnotatedVideo() {
     return Status::Error("annotated video is on but the client cannot receive VP8 on m-line " +
                          std::to_string(offer.return_mline));
   }
-  GArray* transceivers = nullptr;
-  g_signal_emit_by_name(webrtc, "get-transceivers", &transceivers);
-  GstWebRTCRTPTransceiver* target = nullptr;
-  for (guint i = 0; transceivers && i < transceivers->len; ++i) {
-    auto* transceiver = g_array_index(transceivers, GstWebRTCRTPTransceiver*, i);
-    guint mline = G_MAXUINT;
-    g_object_get(transceiver, "mlineindex", &mline, nullptr);
-    if (mline == static_cast<guint>(offer.return_mline)) target = transceiver;
-  }
-  GObjectPtr<GstWebRTCRTPTransceiver> kept(target ? GST_WEBRTC_RTP_TRANSCEIVER(g_object_ref(target)) : nullptr);
-  if (transceivers) g_array_unref(transceivers);
-  if (!kept) return Status::Error("webrtcbin has no transceiver for the annotated video m-line (internal error)");
-
-  CapsPtr caps(gst_caps_new_simple("application/x-rtp", "media", G_TYPE_STRING, "video", "encoding-name",
-                                   G_TYPE_STRING, "VP8", "clock-rate", G_TYPE_INT, 90000, "payload", G_TYPE_INT,
-                                   offer.return_vp8_payload, nullptr));
-  g_object_set(kept.get(), "direction", GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY, "codec-preferences",
-               caps.get(), nullptr);
   GstElement* payloader = nullptr;
   {
-    PadPtr src(gst_element_get_static_pad(appsrc, "src"));
-    GstElement* element = appsrc;
     // appsrc -> videoconvert -> vp8enc -> rtpvp8pay: walk to the payloader.
+    GstElement* element = appsrc;
     for (int i = 0; i < 3; ++i) {
       PadPtr out(gst_element_get_static_pad(element, "src"));
       PadPtr peer(gst_pad_get_peer(out.get()));
@@ -957,12 +978,20 @@ Status WebRtcPeer::Impl::ConnectAnnotatedVideo() {
   const std::string pad_name = "sink_" + std::to_string(offer.return_mline);
   PadPtr webrtc_sink(gst_element_request_pad_simple(webrtc, pad_name.c_str()));
   if (!webrtc_sink) return Status::Error("webrtcbin refused the annotated video pad " + pad_name + " (internal error)");
+  GstWebRTCRTPTransceiver* transceiver = nullptr;
+  g_object_get(webrtc_sink.get(), "transceiver", &transceiver, nullptr);
+  GObjectPtr<GstWebRTCRTPTransceiver> owned(transceiver);
+  if (!owned) return Status::Error("webrtcbin gave the annotated video pad no transceiver (internal error)");
+  CapsPtr caps(gst_caps_new_simple("application/x-rtp", "media", G_TYPE_STRING, "video", "encoding-name",
+                                   G_TYPE_STRING, "VP8", "clock-rate", G_TYPE_INT, 90000, "payload", G_TYPE_INT,
+                                   offer.return_vp8_payload, nullptr));
+  g_object_set(owned.get(), "direction", GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY, "codec-preferences",
+               caps.get(), nullptr);
   PadPtr payloader_src(gst_element_get_static_pad(payloader, "src"));
   if (gst_pad_link(payloader_src.get(), webrtc_sink.get()) != GST_PAD_LINK_OK) {
     return Status::Error("cannot link the annotated video to webrtcbin (internal error)");
   }
-  // webrtcbin keeps its request pad; this reference was ours.
-  annotated_ready = true;
+  annotated_ready = true;  // webrtcbin keeps its request pad; the reference released here was ours
   return Status::Ok();
 }
 
@@ -1024,7 +1053,7 @@ gboolean WebRtcPeer::Impl::OnBusMessage(GstMessage* message) {
 }
 
 gboolean WebRtcPeer::Impl::OnTimer() {
-  if (closed || !offer_started || state == PeerState::kFailed || state == PeerState::kClosed) return G_SOURCE_CONTINUE;
+  if (closed || !remote_applied || state == PeerState::kFailed || state == PeerState::kClosed) return G_SOURCE_CONTINUE;
   const Clock::time_point now = Clock::now();
   if (state != PeerState::kConnected) {
     if (options.connect_timeout_ms > 0 && now - offer_time > std::chrono::milliseconds(options.connect_timeout_ms)) {

@@ -203,6 +203,91 @@ Expected<OfferInfo> InspectOffer(const std::string& sdp, bool require_data_chann
   return info;
 }
 
+void KeepDecodableCodecs(GstSDPMessage* message, unsigned mline) {
+  if (mline >= gst_sdp_message_medias_len(message)) return;
+  // The message is ours (a copy); the accessor is const only because most callers only read.
+  auto* media = const_cast<GstSDPMedia*>(gst_sdp_message_get_media(message, mline));
+  std::vector<Codec> codecs = CodecsOf(media);
+  auto payload_of_apt = [&](int payload) {
+    for (guint n = 0;; ++n) {
+      const char* fmtp = gst_sdp_media_get_attribute_val_n(media, "fmtp", n);
+      if (!fmtp) return -1;
+      std::istringstream fields(fmtp);
+      long mapped = -1;
+      std::string parameters;
+      if (!(fields >> mapped >> parameters) || mapped != payload) continue;
+      size_t at = parameters.find("apt=");
+      return at == std::string::npos ? -1 : std::atoi(parameters.c_str() + at + 4);
+    }
+  };
+  std::vector<int> kept;
+  for (const Codec& codec : codecs) {
+    if (IsDecodableCodec(codec.name) || codec.name == "RED" || codec.name == "ULPFEC") kept.push_back(codec.payload);
+  }
+  for (const Codec& codec : codecs) {
+    if (codec.name != "RTX") continue;
+    const int repaired = payload_of_apt(codec.payload);
+    if (std::find(kept.begin(), kept.end(), repaired) != kept.end()) kept.push_back(codec.payload);
+  }
+  auto is_kept = [&](long payload) { return std::find(kept.begin(), kept.end(), payload) != kept.end(); };
+  for (guint i = gst_sdp_media_formats_len(media); i-- > 0;) {
+    const char* format = gst_sdp_media_get_format(media, i);
+    char* end = nullptr;
+    long payload = format ? std::strtol(format, &end, 10) : -1;
+    if (!format || end == format || *end != '\0' || !is_kept(payload)) gst_sdp_media_remove_format(media, i);
+  }
+  for (guint i = gst_sdp_media_attributes_len(media); i-- > 0;) {
+    const GstSDPAttribute* attribute = gst_sdp_media_get_attribute(media, i);
+    if (!attribute || !attribute->key || !attribute->value) continue;
+    const std::string_view key = attribute->key;
+    if (key != "rtpmap" && key != "fmtp" && key != "rtcp-fb") continue;
+    char* end = nullptr;
+    long payload = std::strtol(attribute->value, &end, 10);
+    if (end != attribute->value && !is_kept(payload)) gst_sdp_media_remove_attribute(media, i);
+  }
+}
+
+void RemoveCongestionFeedback(GstSDPMessage* message) {
+  for (guint m = 0; m < gst_sdp_message_medias_len(message); ++m) {
+    auto* media = const_cast<GstSDPMedia*>(gst_sdp_message_get_media(message, m));
+    for (guint i = gst_sdp_media_attributes_len(media); i-- > 0;) {
+      const GstSDPAttribute* attribute = gst_sdp_media_get_attribute(media, i);
+      if (!attribute || !attribute->key || !attribute->value) continue;
+      const std::string_view key = attribute->key, value = attribute->value;
+      const bool feedback = key == "rtcp-fb" && (value.find("transport-cc") != std::string_view::npos ||
+                                                 value.find("goog-remb") != std::string_view::npos);
+      const bool extension = key == "extmap" && value.find("transport-wide-cc") != std::string_view::npos;
+      if (feedback || extension) gst_sdp_media_remove_attribute(media, i);
+    }
+  }
+}
+
+void AskForBitrate(GstSDPMessage* answer, unsigned mline, int min_kbps, int start_kbps, int max_kbps) {
+  if (mline >= gst_sdp_message_medias_len(answer)) return;
+  auto* media = const_cast<GstSDPMedia*>(gst_sdp_message_get_media(answer, mline));
+  const std::string parameters = "x-google-min-bitrate=" + std::to_string(min_kbps) +
+                                 ";x-google-start-bitrate=" + std::to_string(start_kbps) +
+                                 ";x-google-max-bitrate=" + std::to_string(max_kbps);
+  for (const Codec& codec : CodecsOf(media)) {
+    if (!IsDecodableCodec(codec.name)) continue;
+    const std::string prefix = std::to_string(codec.payload) + " ";
+    bool extended = false;
+    for (guint i = 0; i < gst_sdp_media_attributes_len(media); ++i) {
+      const GstSDPAttribute* attribute = gst_sdp_media_get_attribute(media, i);
+      if (!attribute->key || std::string_view(attribute->key) != "fmtp" || !attribute->value) continue;
+      const std::string value = attribute->value;
+      if (value.rfind(prefix, 0) != 0) continue;
+      GstSDPAttribute replacement;
+      gst_sdp_attribute_set(&replacement, "fmtp", (value + ";" + parameters).c_str());
+      gst_sdp_media_replace_attribute(media, i, &replacement);
+      extended = true;
+      break;
+    }
+    if (!extended) gst_sdp_media_add_attribute(media, "fmtp", (prefix + parameters).c_str());
+  }
+  gst_sdp_media_add_bandwidth(media, "AS", static_cast<guint>(max_kbps));
+}
+
 Expected<std::string> NormalizeCandidate(const std::string& candidate) {
   std::string line = candidate;
   if (line.rfind("a=", 0) == 0) line.erase(0, 2);

@@ -48,6 +48,25 @@ bool IsDecodableCodec(const std::string& encoding_name);
 // channel (...)" (when require_data_channel).
 Expected<OfferInfo> InspectOffer(const std::string& sdp, bool require_data_channel);
 
+// Removes from video m-line `mline` every payload type the server does not decode (and the rtx
+// streams that repair them, with their rtpmap/fmtp/rtcp-fb lines), so the answer, and therefore the
+// client, only uses VP8, VP9 or H.264 there. red/ulpfec stay. The message must be a video offer
+// InspectOffer accepted (it keeps at least one codec).
+void KeepDecodableCodecs(GstSDPMessage* message, unsigned mline);
+
+
+// Removes transport-wide congestion control and REMB from every m-line (rtcp-fb and the
+// transport-wide-cc header extension). webrtcbin sends neither kind of feedback; answering that it
+// does makes Chromium's bandwidth estimate starve (a few frames a second), while without them
+// Chromium keeps its start rate, plenty for one camera on a LAN.
+void RemoveCongestionFeedback(GstSDPMessage* message);
+
+// Without congestion feedback a browser keeps its start rate (Chromium: 300 kbit/s), at which one
+// 640x480 key frame takes a second to arrive and the stream stalls on key-frame requests. The
+// answer therefore names the rate to use for the camera's codecs (Chromium's x-google-*-bitrate
+// fmtp parameters, and b=AS for others).
+void AskForBitrate(GstSDPMessage* answer, unsigned mline, int min_kbps, int start_kbps, int max_kbps);
+
 // A remote candidate as webrtcbin takes it: "candidate:..." (an "a=" prefix is removed). Errors on
 // anything else: too long, control characters, missing fields.
 Expected<std::string> NormalizeCandidate(const std::string& candidate);

@@ -82,6 +82,7 @@ void Server::Impl::ServeFile(SoupServerMessage* message, const char* request_pat
     const std::string p = part.string();
     if (p == ".." || p.empty() || p[0] == '.') allowed = false;
   }
+  if (relative.begin() != relative.end() && relative.begin()->string() == "test") allowed = false;  // the client's tests
   if (relative.begin() != relative.end() && relative.begin()->string() == "node_modules") {
     allowed = allowed && relative.string().rfind("node_modules/three/build/", 0) == 0;
   }
@@ -141,7 +142,11 @@ Expected<std::unique_ptr<Server>> Server::Create(const ServerOptions& options) {
   impl->context.mesh_edges = face::MeshEdges(impl->models);
   impl->context.webrtc.max_width = options.max_width;
   impl->context.webrtc.max_height = options.max_height;
-  impl->context.webrtc.annotated_video = true;  // negotiated always; frames flow only when asked for
+  impl->context.webrtc.annotated_video = true;
+  // The jitter buffer's latency only bounds how long a missing packet is waited for (complete
+  // frames pass at once); a key frame paced out by the browser over a few hundred ms must not
+  // count as lost, or each loss asks for another key frame and the stream stalls.
+  impl->context.webrtc.jitter_latency_ms = 200;  // negotiated always; frames flow only when asked for
   if (options.host == "127.0.0.1" || options.host == "localhost") impl->context.webrtc.local_addresses = {"127.0.0.1"};
   impl->context.connect_timeout = std::chrono::milliseconds(options.connect_timeout_ms);
   impl->context.silence_timeout = std::chrono::milliseconds(options.silence_timeout_ms);

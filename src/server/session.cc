@@ -222,7 +222,11 @@ void Session::Run(face::Workspace& workspace) {
     if (peer_ && annotated_) {
       media::Frame drawn = frame;
       DrawFaces(drawn, *result, context_.mesh_edges);
-      (void)peer_->SendAnnotatedFrame(drawn);
+      Status sent = peer_->SendAnnotatedFrame(drawn);
+      if (!sent.ok() && !annotated_error_reported_) {
+        annotated_error_reported_ = true;  // once per session: the client sees no annotated video
+        std::fprintf(stderr, "speakup serve: session %s: annotated video: %s\n", id_.c_str(), sent.message().c_str());
+      }
     }
   }
   // Another frame came while this one was processed: go to the back of the queue (fair to the

@@ -99,6 +99,7 @@ class Session : public Job, public std::enable_shared_from_this<Session> {
   face::Pipeline pipeline_;
   uint32_t sequence_ = 0;
   bool annotated_ = false;
+  bool annotated_error_reported_ = false;
 
   Counters counters_;
 };

@@ -1,0 +1,83 @@
+// `speakup bench e2e`: headless Chromium streams a 640x480 30 fps face video through `speakup serve`
+// for a fixed time; prints results per second, round-trip latency (frame leaving the browser's
+// encoder -> its landmarks received) median and p95, and the server's stage times.
+//   node bench/e2e.mjs --bin build/release/apps/speakup/speakup [--duration 20] [--json]
+import { spawn, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { launch } from '../web/test/chromium.mjs';
+
+const args = process.argv.slice(2);
+const option = (name, fallback) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : fallback;
+};
+const bin = option('--bin', process.env.SPEAKUP_BIN);
+const duration = Number(option('--duration', '20'));
+const json = args.includes('--json');
+if (!bin) throw new Error('give --bin PATH_TO_SPEAKUP');
+const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const log = (...m) => { if (!json) console.log(...m); };
+
+// The fake camera: the face video as MJPEG, long enough for the run (Chromium does not loop it).
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'speakup-bench-'));
+const once = path.join(work, 'once.mjpeg'), mjpeg = path.join(work, 'face.mjpeg');
+execFileSync('gst-launch-1.0', ['-q', 'filesrc', `location=${path.join(root, 'tests/data/video/face_motion.mp4')}`, '!',
+  'decodebin', '!', 'videoconvert', '!', 'jpegenc', 'quality=85', '!', 'filesink', `location=${once}`]);
+const clip = fs.readFileSync(once);
+fs.writeFileSync(mjpeg, Buffer.concat(Array(Math.ceil((duration + 15) / 4)).fill(clip)));
+
+const server = spawn(bin, ['serve', '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+let output = '';
+server.stdout.on('data', (d) => { output += d; });
+for (let i = 0; i < 100 && !/localhost:(\d+)/.test(output); i++) await sleep(100);
+const port = /localhost:(\d+)/.exec(output)?.[1];
+if (!port) throw new Error(`the server did not start: ${output}`);
+const browser = await launch({ loopback: true, extra: [`--use-file-for-fake-video-capture=${mjpeg}`] });
+try {
+  const page = await browser.newPage('bench');
+  await page.goto(`http://127.0.0.1:${port}/?autostart=1`);
+  await page.waitForFunction(() => window.speakup?.state === 'connected', null, { timeout: 25000 });
+  await sleep(3000);  // warm-up: first detection, bitrate ramp
+  const read = () => page.evaluate(() => ({
+    sent: window.speakup.framesSent, results: window.speakup.resultsReceived,
+    latency: window.speakup.latencyMs.slice(), server: window.speakup.stats.serverMs,
+  }));
+  const start = await read();
+  const latencies = [], server_ms = { queue: [], detect: [], landmarks: [], geometry: [], total: [] };
+  let last = start;
+  for (let t = 0; t < duration; t += 2) {
+    await sleep(2000);
+    const now = await read();
+    const fresh = Math.min(now.latency.length, now.results - last.results);
+    latencies.push(...now.latency.slice(now.latency.length - fresh));
+    for (const k of Object.keys(server_ms)) if (now.server?.[k] !== undefined) server_ms[k].push(now.server[k]);
+    last = now;
+  }
+  const sorted = latencies.filter(Number.isFinite).sort((a, b) => a - b);
+  const pct = (p) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.round(p * (sorted.length - 1)))] : null);
+  const mean = (v) => (v.length ? v.reduce((a, b) => a + b, 0) / v.length : null);
+  const result = {
+    duration_s: duration,
+    frames_sent: last.sent - start.sent,
+    results: last.results - start.results,
+    results_per_second: (last.results - start.results) / duration,
+    latency_ms: { p50: pct(0.5), p95: pct(0.95), samples: sorted.length },
+    server_ms: Object.fromEntries(Object.entries(server_ms).map(([k, v]) => [k, mean(v)])),
+  };
+  if (json) {
+    console.log(JSON.stringify(result));
+  } else {
+    log(`640x480 30 fps from headless Chromium for ${duration} s through speakup serve (loopback):`);
+    log(`  frames sent ${result.frames_sent}, results ${result.results} (${(100 * result.results / Math.max(1, result.frames_sent)).toFixed(1)}%), ${result.results_per_second.toFixed(1)} results/s`);
+    log(`  round-trip latency: median ${result.latency_ms.p50?.toFixed(1)} ms, p95 ${result.latency_ms.p95?.toFixed(1)} ms (${sorted.length} results)`);
+    log(`  server stages (mean of the client's rolling means, ms): ${Object.entries(result.server_ms).map(([k, v]) => `${k} ${v?.toFixed(2)}`).join(', ')}`);
+  }
+} finally {
+  await browser.close();
+  server.kill('SIGTERM');
+  fs.rmSync(work, { recursive: true, force: true });
+}

@@ -1,0 +1,171 @@
+// End to end in a real browser: `speakup serve` (real models, real GStreamer webrtcbin) and Debian's
+// headless Chromium with a fake camera playing a video of a real face (tests/data/video, turned into
+// y4m here). Checks that the page connects, results arrive for most frames, the face is found where
+// it is, the stats fill, options change what comes back, bad signaling is answered without hurting
+// the session, a full server says so, and closing the tab frees the session.
+//   node tests/e2e/browser_e2e.mjs   (env SPEAKUP_BIN = the speakup program; run from the repo root)
+import { spawn, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { launch } from '../../web/test/chromium.mjs';
+
+const bin = process.env.SPEAKUP_BIN;
+if (!bin) throw new Error('set SPEAKUP_BIN to the speakup program');
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'speakup-e2e-'));
+const outDir = process.env.SPEAKUP_E2E_OUT ?? work;
+let passed = 0, failed = 0;
+const check = (name, ok, detail = '') => {
+  if (ok) passed++; else failed++;
+  console.log(`${ok ? 'PASS' : 'FAIL'}: ${name}${detail ? ` (${detail})` : ''}`);
+};
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const deadline = setTimeout(() => { console.log('FAIL: the test took longer than 240 s'); process.exit(1); }, 240000);
+
+// The fake camera: the face video as MJPEG, repeated to last a minute (Chromium 156 does not loop
+// its fake capture file; MJPEG keeps a minute at 640x480 to ~60 MB where y4m would need 800).
+const mjpeg = path.join(work, 'face.mjpeg');
+const once = path.join(work, 'once.mjpeg');
+execFileSync('gst-launch-1.0', ['-q', 'filesrc', 'location=tests/data/video/face_motion.mp4', '!', 'decodebin', '!',
+  'videoconvert', '!', 'jpegenc', 'quality=85', '!', 'filesink', `location=${once}`]);
+const frames = fs.readFileSync(once);
+fs.writeFileSync(mjpeg, Buffer.concat(Array(15).fill(frames)));
+
+async function startServer(extraArgs = []) {
+  const server = spawn(bin, ['serve', '--port', '0', ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  server.stdout.on('data', (d) => { output += d; });
+  server.stderr.on('data', (d) => { output += d; });
+  for (let i = 0; i < 100 && !/listening on (\S+)/.test(output); i++) await sleep(100);
+  const match = /listening on http:\/\/localhost:(\d+)\//.exec(output);
+  if (!match) throw new Error(`the server did not start: ${output}`);
+  return { process: server, url: `http://127.0.0.1:${match[1]}/`, output: () => output };
+}
+
+async function sessions(url) {
+  return (await (await fetch(url + 'healthz')).json()).sessions;
+}
+
+async function waitFor(page, predicate, arg, timeoutMs) {
+  try {
+    await page.waitForFunction(predicate, arg, { timeout: timeoutMs, polling: 100 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const browser = await launch({ loopback: true, extra: [`--use-file-for-fake-video-capture=${mjpeg}`] });
+const server = await startServer(['--threads', '2']);
+try {
+  const page = await browser.newPage('main');
+  await page.goto(server.url + '?autostart=1');
+  const connected = await waitFor(page, () => window.speakup?.state === 'connected', null, 25000);
+  check('the page connects', connected, await page.evaluate(() => `${window.speakup.state} ${JSON.stringify(window.speakup.lastError)}`));
+  check('the server has one session', (await sessions(server.url)) === 1);
+
+  // Results for most frames, measured over 6 s after a short settling time.
+  await sleep(2000);
+  const before = await page.evaluate(() => ({ sent: window.speakup.framesSent, results: window.speakup.resultsReceived }));
+  await sleep(6000);
+  const after = await page.evaluate(() => ({ sent: window.speakup.framesSent, results: window.speakup.resultsReceived }));
+  const sent = after.sent - before.sent, results = after.results - before.results;
+  check('frames are sent (~30 fps)', sent >= 120, `${sent} frames in 6 s`);
+  check('results arrive for most frames', results >= 0.9 * sent, `${results} results for ${sent} frames`);
+
+  const face = await page.evaluate(() => {
+    const r = window.speakup.lastResultPlain();
+    return { width: r.width, height: r.height, faces: r.faces.map((f) => ({ box: f.box, n: f.landmarks.length / 3, yaw: f.yaw })) };
+  });
+  const box = face.faces[0]?.box ?? { x: 0, y: 0, width: 0, height: 0 };
+  const cx = box.x + box.width / 2, cy = box.y + box.height / 2;
+  check('one face, 468 landmarks', face.faces.length === 1 && face.faces[0].n === 468, JSON.stringify(face.faces.map((f) => f.n)));
+  check('the face is where the video has it (middle of the frame)', cx > 0.25 * face.width && cx < 0.75 * face.width &&
+    cy > 0.15 * face.height && cy < 0.85 * face.height && box.width > 80, `box ${JSON.stringify(box)}`);
+
+  const stats = await page.evaluate(() => window.speakup.stats);
+  check('stats: results per second', stats.resultsPerSecond > 20, String(stats.resultsPerSecond));
+  check('stats: server stage times', stats.serverMs && stats.serverMs.total > 0 && stats.serverMs.landmarks > 0, JSON.stringify(stats.serverMs));
+  check('stats: round-trip latency per result', stats.latency && stats.latency.count > 50 && stats.latency.p50 > 0,
+    JSON.stringify(stats.latency));
+  const panel = await page.evaluate(() => document.body.innerText);
+  check('the stats panel shows latency and server times on the page', /latency/i.test(panel) && /landmarks/i.test(panel));
+  await page.screenshot({ path: path.join(outDir, 'browser_e2e.png') });
+
+  // Options change what comes back.
+  await page.evaluate(() => window.speakup.setOptions({ refine: true }));
+  const refined = await waitFor(page, () => window.speakup.lastResult?.faces?.[0]?.landmarks?.length === 478 * 3, null, 5000);
+  check('refine: 478 landmarks come back', refined);
+  await page.evaluate(() => window.speakup.setOptions({ refine: false, detector: 'full', max_faces: 2 }));
+  const back = await waitFor(page, () => window.speakup.lastResult?.faces?.[0]?.landmarks?.length === 468 * 3, null, 5000);
+  check('back to 468 with the full-range detector, still one face', back &&
+    (await page.evaluate(() => window.speakup.lastResult.faces.length)) === 1);
+  await page.evaluate(() => window.speakup.setOptions({ annotated_video: true }));
+  // The browser's inbound-rtp statistics for the server's track: VP8 frames with the mesh drawn,
+  // received and decoded. (Headless Chromium decodes them but does not paint that <video>: see README.)
+  const annotated = await waitFor(page, () => (window.speakup.stats?.annotatedFramesDecoded ?? 0) > 30, null, 8000);
+  check('annotated video frames arrive and decode when asked for', annotated,
+    JSON.stringify(await page.evaluate(() => ({ decoded: window.speakup.stats.annotatedFramesDecoded, fps: window.speakup.stats.annotatedFps }))));
+  await page.evaluate(() => window.speakup.setOptions({ annotated_video: false }));
+
+  // Bad signaling on a second socket: each answered with an error, the first session unaffected.
+  const replies = await page.evaluate(async (wsUrl) => {
+    const ws = new WebSocket(wsUrl);
+    const got = [];
+    ws.onmessage = (e) => got.push(JSON.parse(e.data));
+    await new Promise((r) => { ws.onopen = r; });
+    for (const m of ['not json', '[1]', '{"type":"launch"}', '{"type":"offer","sdp":"v=0 nonsense"}',
+      JSON.stringify({ type: 'options', options: { max_faces: 99 } }), 'x'.repeat(70000)]) ws.send(m);
+    await new Promise((r) => setTimeout(r, 1500));
+    ws.close();
+    return got;
+  }, server.url.replace('http', 'ws') + 'ws');
+  const codes = replies.filter((m) => m.type === 'error').map((m) => m.code);
+  check('bad signaling gets error replies with codes', ['bad_json', 'bad_message', 'unknown_type', 'bad_sdp'].every((c) => codes.includes(c)),
+    codes.join(','));
+  const stillGoing = await page.evaluate(async () => {
+    const n = window.speakup.resultsReceived;
+    await new Promise((r) => setTimeout(r, 1000));
+    return window.speakup.resultsReceived - n;
+  });
+  check('the first session keeps getting results', stillGoing > 15, `${stillGoing} in 1 s`);
+
+  // Closing the tab frees the session.
+  await page.close();
+  let left = -1;
+  for (let i = 0; i < 50; i++) {
+    left = await sessions(server.url);
+    if (left === 0) break;
+    await sleep(100);
+  }
+  check('closing the tab frees the session within 5 s', left === 0, `${left} left`);
+} finally {
+  server.process.kill('SIGTERM');
+}
+
+// A full server says so, and its one session is unaffected.
+const small = await startServer(['--max-sessions', '1', '--threads', '1']);
+try {
+  const first = await browser.newPage('first');
+  await first.goto(small.url + '?autostart=1');
+  check('first client connects to a one-session server', await waitFor(first, () => window.speakup?.state === 'connected', null, 25000));
+  const second = await browser.newPage('second');
+  await second.goto(small.url + '?autostart=1');
+  const refused = await waitFor(second, () => window.speakup?.lastError?.code === 'server_full', null, 10000);
+  check('second client is told the server is full', refused, JSON.stringify(await second.evaluate(() => window.speakup.lastError)));
+  const shown = await second.evaluate(() => document.body.innerText);
+  check('the page shows the full-server message', /full/i.test(shown));
+  const n = await first.evaluate(() => window.speakup.resultsReceived);
+  await sleep(1000);
+  check('the first client is unaffected', (await first.evaluate(() => window.speakup.resultsReceived)) - n > 15);
+} finally {
+  small.process.kill('SIGTERM');
+  const exited = await new Promise((r) => { small.process.on('exit', (code) => r(code)); setTimeout(() => r('timeout'), 5000); });
+  check('SIGTERM stops the server cleanly', exited === 0, String(exited));
+}
+
+await browser.close();
+clearTimeout(deadline);
+fs.rmSync(work, { recursive: true, force: true });
+console.log(`browser_e2e: ${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);

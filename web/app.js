@@ -1,0 +1,885 @@
+// SpeakUp page: camera -> WebRTC -> server; results -> 2D overlay, 3D view, pose, stats.
+// Everything tests need is on window.speakup (see README.md in this folder) and the page's state is
+// mirrored on <body data-state data-phase data-error>.
+//
+// URL parameters: autostart=1, token=..., res=WIDTHxHEIGHT, max_faces=N, refine=0|1, smoothing=0|1,
+// detector=short|full, annotated_video=0|1, codec=vp8|h264, recv_video=0|1,
+// latency=auto|script|streams|none, mirror=0|1.
+
+import { Signaling, signalingUrl, redactedUrl } from './signaling.js';
+import { PeerSession } from './peer.js';
+import { decodeResult, resultToPlain } from './protocol.js';
+import { Overlay2D } from './render2d.js';
+import { View3D, THREE_REVISION } from './render3d.js';
+import { SessionStats } from './stats.js';
+import { FrameClock, chooseLatencyMethod } from './latency.js';
+
+const params = new URLSearchParams(window.location.search);
+const $ = (id) => document.getElementById(id);
+
+const CONNECT_TIMEOUT_MS = 20000; // offer sent -> ICE connected and data channel open
+const OPTIONS_CONFIRM_MS = 1500; // then options sent on the data channel are re-sent on the WebSocket
+const OPTIONS_GIVE_UP_MS = 5000;
+
+// Server error codes that end the session; the others are shown and the session goes on (the
+// server ends a session it cannot keep with `bye` or by closing the WebSocket).
+const FATAL_SERVER_ERRORS = new Set(['server_full', 'unauthorized', 'bad_sdp']);
+
+const SERVER_ERROR_TEXT = {
+  server_full: 'The server is full: it is serving as many people as it can. Try again in a while.',
+  unauthorized: 'The server refused this page: the access token is missing or wrong (add ?token=… to the address).',
+  bad_sdp: 'The server could not use this browser\'s connection offer (bad_sdp).',
+};
+
+const OPTION_SPEC = {
+  max_faces: (v) => Number.isInteger(v) && v >= 1 && v <= 8,
+  refine: (v) => typeof v === 'boolean',
+  smoothing: (v) => typeof v === 'boolean',
+  detector: (v) => v === 'short' || v === 'full',
+  annotated_video: (v) => typeof v === 'boolean',
+};
+
+function flag(name, fallback) {
+  const v = params.get(name);
+  if (v === null) return fallback;
+  return v === '1' || v === 'true' || v === 'on' || v === '';
+}
+
+function initialOptions() {
+  const options = { max_faces: 1, refine: false, smoothing: true, detector: 'short', annotated_video: false };
+  const maxFaces = Number.parseInt(params.get('max_faces') ?? '', 10);
+  if (OPTION_SPEC.max_faces(maxFaces)) options.max_faces = maxFaces;
+  options.refine = flag('refine', options.refine);
+  options.smoothing = flag('smoothing', options.smoothing);
+  if (OPTION_SPEC.detector(params.get('detector'))) options.detector = params.get('detector');
+  options.annotated_video = flag('annotated_video', options.annotated_video);
+  return options;
+}
+
+function parseResolution(text) {
+  const m = /^(\d{2,5})x(\d{2,5})$/.exec(text ?? '');
+  return m ? { width: Number(m[1]), height: Number(m[2]) } : null;
+}
+
+function fmt(value, digits = 1, unit = '') {
+  return typeof value === 'number' && Number.isFinite(value) ? `${value.toFixed(digits)}${unit}` : '–';
+}
+
+// ---------------------------------------------------------------------------------------------
+// State shared with tests
+
+const latencyWanted = params.get('latency') ?? 'auto';
+
+const speakup = {
+  protocol: 1,
+  state: 'idle', // 'idle' | 'connecting' | 'connected' | 'error'
+  phase: '', // while connecting: 'camera' | 'signaling' | 'negotiating' | 'ice'
+  stateHistory: [], // every change: {state, phase, time}
+  lastError: null, // {code, message, time}
+  warnings: [], // recent non-fatal problems (strings)
+  serverErrors: [], // every `error` message from the server: {code, message, time}
+  session: null, // the server's `welcome`: {session, protocol, limits}
+  options: initialOptions(), // what this page asks for
+  serverOptions: null, // the options in effect, from the server's last `options` message
+  resultsReceived: 0,
+  resultsBad: 0,
+  framesSent: 0, // getStats outbound-rtp framesSent
+  framesEncoded: 0,
+  lastResult: null, // decoded (typed arrays); lastResultPlain() gives plain arrays
+  latencyMs: [], // recent round-trip latencies, ms, oldest first
+  latencyMethod: chooseLatencyMethod(latencyWanted),
+  stats: {},
+  camera: { deviceId: '', label: '', width: 0, height: 0, framesShown: 0 },
+  annotated: { track: false, receiving: false, width: 0, height: 0, framesShown: 0 },
+  three: { revision: THREE_REVISION, webgl: false, rendered: 0 },
+  overlayDrawn: 0,
+  signalingUrl: redactedUrl(signalingUrl()),
+  log: [],
+  start: () => start(),
+  stop: () => stop(),
+  setOptions: (options) => setOptions(options),
+  lastResultPlain: () => resultToPlain(speakup.lastResult),
+  // Decodes one result message and draws it as if it had arrived (no session needed).
+  renderResultForTest: (message) => {
+    speakup.lastResult = decodeResult(message);
+    drawLatest();
+    return resultToPlain(speakup.lastResult);
+  },
+};
+window.speakup = speakup;
+
+// ---------------------------------------------------------------------------------------------
+// Page elements and views
+
+const ui = {
+  camera: $('camera'),
+  resolution: $('resolution'),
+  start: $('start'),
+  stop: $('stop'),
+  maxFaces: $('opt-max-faces'),
+  refine: $('opt-refine'),
+  smoothing: $('opt-smoothing'),
+  detector: $('opt-detector'),
+  annotated: $('opt-annotated'),
+  mirror: $('view-mirror'),
+  points: $('view-points'),
+  contours: $('view-contours'),
+  local: $('local'),
+  stage: $('stage'),
+  annotatedPanel: $('annotated-panel'),
+  annotatedStage: $('annotated-stage'),
+  annotatedVideo: $('annotated'),
+  annotatedStatus: $('annotated-status'),
+  message: $('message'),
+  warning: $('warning'),
+  badge: $('state-badge'),
+  phase: $('phase'),
+  statsBody: document.querySelector('#stats tbody'),
+  latencyNote: $('latency-note'),
+  log: $('log'),
+};
+
+const overlay = new Overlay2D($('overlay'));
+let view3d = null;
+try {
+  view3d = new View3D($('view3d'));
+  speakup.three.webgl = view3d.available;
+} catch (error) {
+  view3d = null;
+  $('view3d').textContent = `3D view unavailable: ${error.message}`;
+}
+
+const resParam = parseResolution(params.get('res'));
+if (resParam) {
+  const value = `${resParam.width}x${resParam.height}`;
+  if (![...ui.resolution.options].some((o) => o.value === value)) {
+    ui.resolution.add(new Option(`${resParam.width} × ${resParam.height}`, value));
+  }
+  ui.resolution.value = value;
+}
+ui.mirror.checked = flag('mirror', true);
+
+function log(text) {
+  const line = `${new Date().toISOString().slice(11, 23)} ${text}`;
+  speakup.log.push(line);
+  if (speakup.log.length > 300) speakup.log.shift();
+  ui.log.textContent = speakup.log.slice(-120).join('\n');
+}
+
+function setState(state, phase = '') {
+  speakup.state = state;
+  speakup.phase = phase;
+  speakup.stateHistory.push({ state, phase, time: Date.now() });
+  if (speakup.stateHistory.length > 100) speakup.stateHistory.shift();
+  document.body.dataset.state = state;
+  document.body.dataset.phase = phase;
+  ui.badge.dataset.state = state;
+  ui.badge.textContent = state;
+  const phaseText = {
+    camera: 'opening the camera…',
+    signaling: 'reaching the server…',
+    negotiating: 'negotiating…',
+    ice: 'connecting media…',
+  };
+  ui.phase.textContent = phaseText[phase] ?? '';
+  const busy = state === 'connecting' || state === 'connected';
+  ui.start.disabled = busy;
+  ui.stop.disabled = !busy;
+  log(`state ${state}${phase ? ` (${phase})` : ''}`);
+}
+
+function showError(code, message) {
+  speakup.lastError = { code, message, time: Date.now() };
+  document.body.dataset.error = code;
+  ui.message.textContent = message;
+  ui.message.hidden = false;
+}
+
+function clearMessages() {
+  speakup.lastError = null;
+  delete document.body.dataset.error;
+  ui.message.hidden = true;
+  ui.message.textContent = '';
+  ui.warning.hidden = true;
+  ui.warning.textContent = '';
+}
+
+function warn(message) {
+  speakup.warnings.push(message);
+  if (speakup.warnings.length > 50) speakup.warnings.shift();
+  ui.warning.textContent = message;
+  ui.warning.hidden = false;
+  log(`warning: ${message}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Camera
+
+function cameraErrorText(error) {
+  switch (error.name) {
+    case 'NotAllowedError':
+    case 'SecurityError':
+      return ['camera_denied', 'Camera access was denied. Allow the camera for this page (the icon in the address bar) and press Start again.'];
+    case 'NotFoundError':
+    case 'OverconstrainedError':
+      return ['no_camera', 'No camera found. Connect a camera (or pick another one) and press Start again.'];
+    case 'NotReadableError':
+    case 'AbortError':
+      return ['camera_busy', 'The camera could not be started: another application may be using it.'];
+    default:
+      return ['camera_error', `The camera could not be opened: ${error.message || error.name}`];
+  }
+}
+
+function cameraConstraints() {
+  const res = parseResolution(ui.resolution.value) ?? { width: 640, height: 480 };
+  const limits = speakup.session?.limits;
+  const video = {
+    width: { ideal: res.width },
+    height: { ideal: res.height },
+    frameRate: { ideal: 30 },
+  };
+  if (limits?.max_width) video.width.max = limits.max_width;
+  if (limits?.max_height) video.height.max = limits.max_height;
+  if (ui.camera.value) video.deviceId = { exact: ui.camera.value };
+  return { audio: false, video };
+}
+
+async function openCamera() {
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    const err = new Error(window.isSecureContext
+      ? 'This browser has no camera API (navigator.mediaDevices).'
+      : 'The camera needs a secure page: open it over HTTPS, or as http://localhost.');
+    err.name = 'Unsupported';
+    throw err;
+  }
+  return navigator.mediaDevices.getUserMedia(cameraConstraints());
+}
+
+function describeTrack(stream) {
+  const track = stream.getVideoTracks()[0];
+  const settings = track.getSettings();
+  speakup.camera.deviceId = settings.deviceId ?? '';
+  speakup.camera.label = track.label;
+  speakup.camera.width = settings.width ?? 0;
+  speakup.camera.height = settings.height ?? 0;
+  log(`camera "${track.label}" ${settings.width}x${settings.height} @ ${fmt(settings.frameRate, 0)} fps`);
+}
+
+async function listCameras() {
+  if (!navigator.mediaDevices?.enumerateDevices) return;
+  let devices;
+  try {
+    devices = await navigator.mediaDevices.enumerateDevices();
+  } catch {
+    return;
+  }
+  const cameras = devices.filter((d) => d.kind === 'videoinput');
+  const current = ui.camera.value || speakup.camera.deviceId;
+  ui.camera.replaceChildren(new Option('Default camera', ''));
+  cameras.forEach((d, i) => ui.camera.add(new Option(d.label || `Camera ${i + 1}`, d.deviceId)));
+  if (current && cameras.some((d) => d.deviceId === current)) ui.camera.value = current;
+}
+
+function watchPreview(video, counter) {
+  if (typeof video.requestVideoFrameCallback !== 'function') return;
+  const onFrame = () => {
+    counter.framesShown += 1;
+    video.requestVideoFrameCallback(onFrame);
+  };
+  video.requestVideoFrameCallback(onFrame);
+}
+
+function fitStage(stage, width, height) {
+  if (width > 0 && height > 0) stage.style.aspectRatio = `${width} / ${height}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Session
+
+let session = null; // {generation, stream, signaling, peer, clock, stats, timers}
+let generation = 0;
+const optionWaiters = []; // {wanted, resolve, reject, timers}
+
+async function start() {
+  if (speakup.state === 'connecting' || speakup.state === 'connected') return;
+  const gen = ++generation;
+  clearMessages();
+  resetResults();
+  const s = { generation: gen, stream: null, signaling: null, peer: null, clock: null, stats: new SessionStats(), timers: [] };
+  session = s;
+  setState('connecting', 'camera');
+  try {
+    // 1. Camera
+    try {
+      s.stream = await openCamera();
+    } catch (error) {
+      const [code, message] = cameraErrorText(error);
+      fail(code, message, gen);
+      return;
+    }
+    if (gen !== generation) {
+      s.stream.getTracks().forEach((t) => t.stop()); // stopped while the camera was opening
+      return;
+    }
+    describeTrack(s.stream);
+    ui.local.srcObject = s.stream;
+    fitStage(ui.stage, speakup.camera.width, speakup.camera.height);
+    ui.local.play().catch(() => {});
+    listCameras();
+
+    // 2. Signaling
+    setState('connecting', 'signaling');
+    const url = signalingUrl();
+    s.signaling = new Signaling(url, {
+      onMessage: (msg) => onSignal(msg, gen),
+      onClose: ({ code }) => fail('connection_lost',
+        `Lost the connection to the server (the signaling WebSocket closed, code ${code}).`, gen),
+      onLog: log,
+    });
+    let welcome;
+    try {
+      welcome = await s.signaling.connect();
+    } catch (error) {
+      const code = error.code ?? 'connection_failed';
+      const text = SERVER_ERROR_TEXT[code];
+      fail(code, text ? `${text}${error.message && !text.includes(error.message) ? ` (${error.message})` : ''}` : error.message, gen);
+      return;
+    }
+    if (gen !== generation) return;
+    speakup.session = { session: welcome.session, protocol: welcome.protocol, limits: welcome.limits ?? {} };
+    log(`welcome: session ${welcome.session}, protocol ${welcome.protocol}`);
+    if (welcome.protocol !== undefined && welcome.protocol !== 1) {
+      warn(`The server speaks protocol ${welcome.protocol}; this page speaks 1.`);
+    }
+    await respectLimits(s);
+
+    // 3. WebRTC
+    setState('connecting', 'negotiating');
+    s.clock = new FrameClock(speakup.latencyMethod);
+    s.peer = new PeerSession({
+      signaling: s.signaling,
+      stream: s.stream,
+      clock: s.clock,
+      codec: params.get('codec') ?? '',
+      receiveVideo: flag('recv_video', true),
+      handlers: {
+        onResult: (data, arrival) => onResult(data, arrival, gen),
+        onText: (text) => onChannelText(text, gen),
+        onRemoteTrack: (track, streams) => onRemoteTrack(track, streams),
+        onState: () => onPeerState(gen),
+        onFatal: (code, message) => fail(code, message, gen),
+        onWarning: warn,
+        onLog: log,
+      },
+    });
+    await s.peer.start();
+    if (gen !== generation) return;
+    speakup.latencyMethod = s.clock.method;
+    s.signaling.send({ type: 'options', options: { ...speakup.options } });
+    if (speakup.state === 'connecting') setState('connecting', 'ice');
+    s.timers.push(setTimeout(() => {
+      if (gen === generation && speakup.state === 'connecting') {
+        fail('connect_timeout', `The media connection to the server did not come up within ${CONNECT_TIMEOUT_MS / 1000} s.`, gen);
+      }
+    }, CONNECT_TIMEOUT_MS));
+    s.timers.push(setInterval(() => pollStats(gen), 1000));
+  } catch (error) {
+    fail('client_error', `Could not start the session: ${error.message}`, gen);
+  }
+}
+
+async function respectLimits(s) {
+  const limits = speakup.session?.limits;
+  if (!limits) return;
+  const { width, height } = speakup.camera;
+  const tooWide = limits.max_width && width > limits.max_width;
+  const tooHigh = limits.max_height && height > limits.max_height;
+  if (!tooWide && !tooHigh) return;
+  const track = s.stream.getVideoTracks()[0];
+  try {
+    await track.applyConstraints({ width: { max: limits.max_width }, height: { max: limits.max_height } });
+    describeTrack(s.stream);
+    fitStage(ui.stage, speakup.camera.width, speakup.camera.height);
+    warn(`The server takes at most ${limits.max_width}×${limits.max_height}; the camera now sends ${speakup.camera.width}×${speakup.camera.height}.`);
+  } catch (error) {
+    warn(`The camera sends ${width}×${height}, above the server's ${limits.max_width}×${limits.max_height}: ${error.message}`);
+  }
+}
+
+function teardown() {
+  const s = session;
+  session = null;
+  if (!s) return;
+  for (const t of s.timers) {
+    clearTimeout(t);
+    clearInterval(t);
+  }
+  if (s.peer) s.peer.close();
+  if (s.clock) s.clock.close();
+  if (s.signaling) s.signaling.close(true);
+  if (s.stream) for (const track of s.stream.getTracks()) track.stop();
+  ui.local.srcObject = null;
+  ui.annotatedVideo.srcObject = null;
+  speakup.annotated.track = false;
+  speakup.annotated.receiving = false;
+  updateAnnotatedPanel();
+  for (const waiter of optionWaiters.splice(0)) {
+    waiter.timers.forEach(clearTimeout);
+    waiter.reject(new Error('the session ended'));
+  }
+}
+
+function fail(code, message, gen) {
+  if (gen !== generation) return; // a later start() or stop() already took over
+  generation += 1;
+  log(`error ${code}: ${message}`);
+  teardown();
+  showError(code, message);
+  setState('error');
+}
+
+async function stop() {
+  generation += 1;
+  teardown();
+  ui.warning.hidden = true;
+  setState('idle');
+}
+
+function resetResults() {
+  speakup.resultsReceived = 0;
+  speakup.resultsBad = 0;
+  speakup.framesSent = 0;
+  speakup.framesEncoded = 0;
+  speakup.lastResult = null;
+  speakup.latencyMs = [];
+  speakup.stats = {};
+  speakup.serverOptions = null;
+  speakup.session = null;
+  speakup.latencyMethod = chooseLatencyMethod(latencyWanted);
+  overlay.clear();
+  if (view3d) view3d.clear();
+  renderPose(null);
+}
+
+function onPeerState(gen) {
+  if (gen !== generation || !session?.peer) return;
+  const peer = session.peer;
+  if (speakup.state === 'connecting' && peer.connected) {
+    setState('connected');
+    ui.warning.hidden = true;
+  } else if (speakup.state === 'connected' && peer.state().connection === 'connected') {
+    ui.warning.hidden = true;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server messages
+
+async function onSignal(msg, gen) {
+  if (gen !== generation || !session) return;
+  const s = session;
+  switch (msg.type) {
+    case 'answer':
+    case 'candidate':
+      try {
+        await s.peer?.handleSignal(msg);
+      } catch (error) {
+        if (msg.type === 'answer') fail('bad_answer', `The server's answer could not be used: ${error.message}`, gen);
+        else log(`candidate failed: ${error.message}`);
+      }
+      break;
+    case 'options':
+      onServerOptions(msg.options);
+      break;
+    case 'error':
+      onServerError(msg, gen);
+      break;
+    case 'bye':
+      fail('server_bye', `The server ended the session${msg.reason ? ` (${msg.reason})` : ''}.`, gen);
+      break;
+    case 'welcome':
+      break;
+    default:
+      log(`signaling: unknown message type '${msg.type}' ignored`);
+  }
+}
+
+function onChannelText(text, gen) {
+  let msg;
+  try {
+    msg = JSON.parse(text);
+  } catch {
+    log(`data channel: text that is not JSON ignored: ${text.slice(0, 80)}`);
+    return;
+  }
+  if (msg && msg.type === 'options') onServerOptions(msg.options);
+  else if (msg && msg.type === 'error') onServerError(msg, gen);
+  else log(`data channel: text message ignored: ${text.slice(0, 80)}`);
+}
+
+function onServerError(msg, gen) {
+  const code = String(msg.code ?? 'error');
+  const message = String(msg.message ?? '');
+  speakup.serverErrors.push({ code, message, time: Date.now() });
+  if (speakup.serverErrors.length > 50) speakup.serverErrors.shift();
+  log(`server error ${code}: ${message}`);
+  if (FATAL_SERVER_ERRORS.has(code)) {
+    const text = SERVER_ERROR_TEXT[code] ?? `The server reported an error (${code}).`;
+    fail(code, message && !text.includes(message) ? `${text} ${message}` : text, gen);
+    return;
+  }
+  warn(`The server reported an error (${code})${message ? `: ${message}` : ''}`);
+  for (const waiter of optionWaiters.splice(0)) {
+    waiter.timers.forEach(clearTimeout);
+    waiter.reject(new Error(`the server refused the options (${code}${message ? `: ${message}` : ''})`));
+  }
+}
+
+function onServerOptions(options) {
+  if (!options || typeof options !== 'object') return;
+  speakup.serverOptions = { ...options };
+  log(`options in effect: ${JSON.stringify(options)}`);
+  for (let i = optionWaiters.length - 1; i >= 0; --i) {
+    const waiter = optionWaiters[i];
+    if (Object.entries(waiter.wanted).every(([k, v]) => options[k] === v)) {
+      optionWaiters.splice(i, 1);
+      waiter.timers.forEach(clearTimeout);
+      waiter.resolve({ ...options });
+    }
+  }
+  updateAnnotatedPanel();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Options
+
+function validateOptions(options) {
+  if (!options || typeof options !== 'object' || Array.isArray(options)) throw new TypeError('options must be an object');
+  for (const [key, value] of Object.entries(options)) {
+    if (!(key in OPTION_SPEC)) throw new TypeError(`unknown option '${key}'`);
+    if (!OPTION_SPEC[key](value)) throw new TypeError(`bad value for option '${key}': ${JSON.stringify(value)}`);
+  }
+}
+
+// Asks the server for these options (a partial set). Resolves with the options in effect once the
+// server confirms them; before a session starts, resolves at once with the options to be sent.
+function setOptions(options) {
+  try {
+    validateOptions(options);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  Object.assign(speakup.options, options);
+  syncOptionControls();
+  updateAnnotatedPanel();
+  const s = session;
+  if (!s || !s.signaling || !s.signaling.open) return Promise.resolve({ ...speakup.options });
+  const wanted = { ...options };
+  return new Promise((resolve, reject) => {
+    const waiter = { wanted, resolve, reject, timers: [] };
+    optionWaiters.push(waiter);
+    const msg = { type: 'options', options: wanted };
+    const viaChannel = s.peer && s.peer.sendOptionsOnChannel(wanted);
+    if (viaChannel) {
+      log(`options sent on the data channel: ${JSON.stringify(wanted)}`);
+      // The channel is unreliable by design: without a confirmation, say it again on the WebSocket.
+      waiter.timers.push(setTimeout(() => {
+        if (session === s && s.signaling.send(msg)) log('options re-sent on the WebSocket');
+      }, OPTIONS_CONFIRM_MS));
+    } else {
+      s.signaling.send(msg);
+      log(`options sent on the WebSocket: ${JSON.stringify(wanted)}`);
+    }
+    waiter.timers.push(setTimeout(() => {
+      const i = optionWaiters.indexOf(waiter);
+      if (i >= 0) optionWaiters.splice(i, 1);
+      reject(new Error(`the server did not confirm the options within ${OPTIONS_GIVE_UP_MS / 1000} s`));
+    }, OPTIONS_GIVE_UP_MS));
+  });
+}
+
+function syncOptionControls() {
+  const o = speakup.options;
+  ui.maxFaces.value = String(o.max_faces);
+  ui.refine.checked = o.refine;
+  ui.smoothing.checked = o.smoothing;
+  ui.detector.value = o.detector;
+  ui.annotated.checked = o.annotated_video;
+}
+
+function optionFromControls(key, value) {
+  setOptions({ [key]: value }).catch((error) => warn(`Options not applied: ${error.message}`));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Results
+
+let pendingDraw = null;
+
+function onResult(data, arrival, gen) {
+  if (gen !== generation || !session) return;
+  let result;
+  try {
+    result = decodeResult(data);
+  } catch (error) {
+    speakup.resultsBad += 1;
+    session.stats.onBadResult();
+    if (speakup.resultsBad <= 5) warn(`A result message could not be read: ${error.message}`);
+    return;
+  }
+  const latency = session.clock ? session.clock.latencyFor(result.rtpTimestamp, arrival) : undefined;
+  session.stats.onResult(result, latency);
+  speakup.resultsReceived += 1;
+  speakup.lastResult = result;
+  if (latency !== undefined) {
+    speakup.latencyMs.push(latency);
+    if (speakup.latencyMs.length > 300) speakup.latencyMs.shift();
+  }
+  if (speakup.state === 'connecting' && session.peer?.connected) setState('connected');
+  if (pendingDraw === null) {
+    pendingDraw = requestAnimationFrame(() => {
+      pendingDraw = null;
+      drawLatest();
+    });
+  }
+}
+
+function drawLatest() {
+  const result = speakup.lastResult;
+  if (!result) return;
+  overlay.draw(result, {
+    points: ui.points.checked,
+    contours: ui.contours.checked,
+    mirrored: ui.mirror.checked,
+  });
+  speakup.overlayDrawn = overlay.drawn;
+  if (view3d) {
+    view3d.update(result);
+    speakup.three.rendered = view3d.rendered;
+  }
+  renderPose(result);
+}
+
+function renderPose(result) {
+  const face = result?.faces[0];
+  $('pose-yaw').textContent = face ? fmt(face.yaw, 1, '°') : '–';
+  $('pose-pitch').textContent = face ? fmt(face.pitch, 1, '°') : '–';
+  $('pose-roll').textContent = face ? fmt(face.roll, 1, '°') : '–';
+  $('pose-faces').textContent = result
+    ? `${result.faces.length}${face ? ` (#${face.id}, ${face.landmarkCount} points)` : ''}`
+    : '–';
+}
+
+// ---------------------------------------------------------------------------------------------
+// Annotated video
+
+function onRemoteTrack(track, streams) {
+  log(`server video track (${track.id})`);
+  speakup.annotated.track = true;
+  ui.annotatedVideo.srcObject = streams && streams[0] ? streams[0] : new MediaStream([track]);
+  ui.annotatedVideo.play().catch(() => {});
+  track.onunmute = () => {
+    speakup.annotated.receiving = true;
+    updateAnnotatedPanel();
+  };
+  track.onmute = () => {
+    speakup.annotated.receiving = false;
+    updateAnnotatedPanel();
+  };
+  updateAnnotatedPanel();
+}
+
+function updateAnnotatedPanel() {
+  const wanted = speakup.options.annotated_video;
+  ui.annotatedPanel.hidden = !wanted;
+  if (!wanted) return;
+  // A video that started while its panel was hidden may not be playing yet.
+  if (ui.annotatedVideo.srcObject && ui.annotatedVideo.paused) ui.annotatedVideo.play().catch(() => {});
+  let status;
+  if (!session) status = '(starts with the session)';
+  else if (!speakup.annotated.track) status = '(the server has not sent a video track)';
+  else if (!speakup.annotated.receiving) status = '(waiting for video…)';
+  else status = '';
+  ui.annotatedStatus.textContent = status;
+}
+
+ui.annotatedVideo.addEventListener('resize', () => {
+  speakup.annotated.width = ui.annotatedVideo.videoWidth;
+  speakup.annotated.height = ui.annotatedVideo.videoHeight;
+  fitStage(ui.annotatedStage, ui.annotatedVideo.videoWidth, ui.annotatedVideo.videoHeight);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Stats panel
+
+const LATENCY_NOTES = {
+  'script-transform': 'Latency: per result, from the RTP timestamp of the frame it answers to the local time that frame left the encoder (RTCRtpScriptTransform).',
+  'insertable-streams': 'Latency: per result, from the RTP timestamp of the frame it answers to the local time that frame left the encoder (encoded insertable streams).',
+  none: 'Latency per result is unavailable in this browser (no access to encoded frames: RTCRtpScriptTransform or encoded insertable streams); the estimate shown is network RTT + server total time.',
+};
+
+async function pollStats(gen) {
+  if (gen !== generation || !session?.peer) return;
+  const s = session;
+  await s.stats.poll(s.peer.pc);
+  if (gen !== generation) return;
+  const snap = s.stats.snapshot();
+  snap.latencyMethod = s.clock ? s.clock.method : speakup.latencyMethod;
+  snap.latencyUnmatched = s.clock ? s.clock.unmatched : 0;
+  snap.latencyError = s.clock ? s.clock.error : null;
+  snap.connection = s.peer.state();
+  speakup.stats = snap;
+  speakup.framesSent = snap.framesSent;
+  speakup.framesEncoded = snap.framesEncoded;
+  document.body.dataset.results = String(speakup.resultsReceived);
+  renderStats(snap);
+}
+
+function renderStats(snap) {
+  const lat = snap.latency;
+  const server = snap.serverMs;
+  let latencyText;
+  if (snap.latencyMethod === 'none') {
+    const estimate = (snap.rttMs ?? NaN) + (server.total ?? NaN);
+    latencyText = `≈ ${fmt(estimate, 0, ' ms')} (estimate)`;
+  } else if (lat.count > 0) {
+    latencyText = `${fmt(lat.last, 0)} ms (p50 ${fmt(lat.p50, 0)}, p95 ${fmt(lat.p95, 0)})`;
+  } else {
+    latencyText = '–';
+  }
+  const rows = [
+    ['Frames sent', `${fmt(snap.sendFps, 1)} /s (${snap.framesSent} total)`],
+    ['Frames encoded', `${fmt(snap.encodeFps, 1)} /s`],
+    ['Sent video', snap.sendWidth ? `${snap.sendWidth}×${snap.sendHeight} ${snap.codec ?? ''} ${fmt(snap.bitrateKbps, 0)} kbit/s` : '–'],
+    ['Results', `${fmt(snap.resultsPerSecond, 1)} /s (${snap.resultsReceived} total${snap.resultsBad ? `, ${snap.resultsBad} unreadable` : ''})`],
+    ['Round trip', latencyText],
+    ['Network RTT', fmt(snap.rttMs, 1, ' ms')],
+    ['Server queue', fmt(server.queue, 1, ' ms')],
+    ['Server detect', fmt(server.detect, 1, ' ms')],
+    ['Server landmarks', fmt(server.landmarks, 1, ' ms')],
+    ['Server geometry', fmt(server.geometry, 1, ' ms')],
+    ['Server total', fmt(server.total, 1, ' ms')],
+  ];
+  if (snap.sequenceGaps) rows.push(['Sequence gaps', String(snap.sequenceGaps)]);
+  if (speakup.options.annotated_video) {
+    rows.push(['Annotated video', snap.annotatedFramesDecoded ? `${fmt(snap.annotatedFps, 1)} /s` : '–']);
+  }
+  ui.statsBody.replaceChildren(...rows.map(([name, value]) => {
+    const tr = document.createElement('tr');
+    const th = document.createElement('th');
+    const td = document.createElement('td');
+    th.textContent = name;
+    td.textContent = value;
+    tr.append(th, td);
+    return tr;
+  }));
+  ui.latencyNote.textContent = LATENCY_NOTES[snap.latencyMethod] + (snap.latencyError ? ` (${snap.latencyError})` : '');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Controls
+
+// A new resolution on the same camera: constraints on the running track.
+async function changeResolution() {
+  const s = session;
+  if (!s || !s.stream) return;
+  const res = parseResolution(ui.resolution.value);
+  const track = s.stream.getVideoTracks()[0];
+  const limits = speakup.session?.limits ?? {};
+  try {
+    await track.applyConstraints({
+      width: { ideal: res.width, ...(limits.max_width ? { max: limits.max_width } : {}) },
+      height: { ideal: res.height, ...(limits.max_height ? { max: limits.max_height } : {}) },
+      frameRate: { ideal: 30 },
+    });
+    describeTrack(s.stream);
+    fitStage(ui.stage, speakup.camera.width, speakup.camera.height);
+  } catch (error) {
+    log(`resolution by constraints failed (${error.message}); reopening the camera`);
+    await switchCamera();
+  }
+}
+
+// Another camera (or a resolution the running track refused): a new track for the same sender.
+async function switchCamera() {
+  const s = session;
+  if (!s || !s.stream) return;
+  let stream;
+  try {
+    stream = await openCamera();
+  } catch (first) {
+    // Some cameras open only once: free the running one and try again.
+    if (first.name !== 'NotReadableError' && first.name !== 'AbortError') {
+      warn(cameraErrorText(first)[1]);
+      return;
+    }
+    s.stream.getTracks().forEach((t) => t.stop());
+    try {
+      stream = await openCamera();
+    } catch (error) {
+      const [code, message] = cameraErrorText(error);
+      fail(code, message, s.generation);
+      return;
+    }
+  }
+  if (session !== s) {
+    stream.getTracks().forEach((t) => t.stop());
+    return;
+  }
+  const old = s.stream;
+  s.stream = stream;
+  ui.local.srcObject = stream;
+  describeTrack(stream);
+  fitStage(ui.stage, speakup.camera.width, speakup.camera.height);
+  if (s.peer) await s.peer.replaceTrack(stream.getVideoTracks()[0]);
+  old.getTracks().forEach((t) => t.stop());
+}
+
+function applyMirror() {
+  const mirrored = ui.mirror.checked;
+  ui.stage.classList.toggle('mirrored', mirrored); // the server's annotated video is shown as sent
+  if (view3d) view3d.setMirrored(mirrored);
+  drawLatest();
+}
+
+ui.start.addEventListener('click', () => start());
+ui.stop.addEventListener('click', () => stop());
+ui.camera.addEventListener('change', () => switchCamera());
+ui.resolution.addEventListener('change', () => changeResolution());
+ui.maxFaces.addEventListener('change', () => optionFromControls('max_faces', Number(ui.maxFaces.value)));
+ui.refine.addEventListener('change', () => optionFromControls('refine', ui.refine.checked));
+ui.smoothing.addEventListener('change', () => optionFromControls('smoothing', ui.smoothing.checked));
+ui.detector.addEventListener('change', () => optionFromControls('detector', ui.detector.value));
+ui.annotated.addEventListener('change', () => optionFromControls('annotated_video', ui.annotated.checked));
+ui.mirror.addEventListener('change', applyMirror);
+ui.points.addEventListener('change', drawLatest);
+ui.contours.addEventListener('change', drawLatest);
+ui.local.addEventListener('resize', () => {
+  speakup.camera.width = ui.local.videoWidth;
+  speakup.camera.height = ui.local.videoHeight;
+  fitStage(ui.stage, ui.local.videoWidth, ui.local.videoHeight);
+});
+watchPreview(ui.local, speakup.camera);
+watchPreview(ui.annotatedVideo, speakup.annotated);
+if (navigator.mediaDevices?.addEventListener) {
+  navigator.mediaDevices.addEventListener('devicechange', listCameras);
+}
+window.addEventListener('pagehide', () => {
+  if (session) teardown();
+});
+
+// ---------------------------------------------------------------------------------------------
+// Boot
+
+syncOptionControls();
+applyMirror();
+updateAnnotatedPanel();
+setState('idle');
+ui.latencyNote.textContent = LATENCY_NOTES[speakup.latencyMethod];
+if (!window.isSecureContext) {
+  warn('This page is not a secure context: browsers give the camera only to HTTPS pages or http://localhost.');
+}
+listCameras();
+document.body.dataset.ready = '1';
+if (flag('autostart', false)) start();

@@ -1,0 +1,211 @@
+// One SpeakUp session's WebRTC side (docs/protocol.md): the camera goes to the server on the first
+// video m-line (sendonly), results come back on the `results` data channel the client creates
+// before its offer, ICE trickles both ways over the signaling WebSocket.
+//
+// The offer also has a second video m-line the client only receives on: the server (speakup
+// serve: src/media/webrtc_sdp.cc, InspectOffer) answers it send-only and puts the annotated video
+// there once the option `annotated_video` is on, so turning it on needs no new negotiation.
+// `receiveVideo: false` leaves that m-line out (the server then reports an `internal` error that
+// it has nowhere to send annotated video; the session goes on).
+
+import { nowMs } from './latency.js';
+
+export class PeerSession {
+  // signaling: a connected Signaling; stream: the camera's MediaStream; clock: a FrameClock.
+  // handlers: onResult(data, arrivalMs), onText(text), onRemoteTrack(track, streams),
+  // onState({connection, ice, channel}), onFatal(code, message), onWarning(message), onLog(text).
+  constructor({ signaling, stream, clock, codec = '', receiveVideo = true, handlers = {} }) {
+    this.signaling = signaling;
+    this.stream = stream;
+    this.clock = clock;
+    this.codec = codec;
+    this.receiveVideo = receiveVideo;
+    this.handlers = handlers;
+    this.pc = null;
+    this.channel = null;
+    this.sender = null;
+    this.transceiver = null;
+    this.returnTransceiver = null;
+    this.offerSent = false;
+    this.pendingLocalCandidates = [];
+    this.pendingRemoteCandidates = [];
+    this.endOfCandidatesSent = false;
+    this.closed = false;
+    this.answered = false;
+    this.remoteTracks = [];
+  }
+
+  emit(name, ...args) {
+    const handler = this.handlers[name];
+    if (handler) handler(...args);
+  }
+
+  log(text) {
+    this.emit('onLog', text);
+  }
+
+  state() {
+    return {
+      connection: this.pc ? this.pc.connectionState : 'new',
+      ice: this.pc ? this.pc.iceConnectionState : 'new',
+      channel: this.channel ? this.channel.readyState : 'none',
+    };
+  }
+
+  get connected() {
+    const s = this.state();
+    return s.connection === 'connected' && s.channel === 'open';
+  }
+
+  // Builds the peer connection and sends the offer; the answer arrives through handleSignal().
+  async start() {
+    this.pc = new RTCPeerConnection({ iceServers: [], bundlePolicy: 'max-bundle', ...this.clock.peerConfig() });
+    const pc = this.pc;
+    const track = this.stream.getVideoTracks()[0];
+    this.transceiver = pc.addTransceiver(track, { direction: 'sendonly', streams: [this.stream] });
+    this.sender = this.transceiver.sender;
+    this.clock.attachSender(this.sender);
+    this.preferCodec();
+    if (this.receiveVideo) this.returnTransceiver = pc.addTransceiver('video', { direction: 'recvonly' });
+
+    this.channel = pc.createDataChannel('results', { ordered: false, maxRetransmits: 0 });
+    this.channel.binaryType = 'arraybuffer';
+    this.channel.onopen = () => {
+      this.log('data channel open');
+      this.emit('onState', this.state());
+    };
+    this.channel.onclose = () => {
+      this.emit('onState', this.state());
+      if (!this.closed) this.emit('onFatal', 'connection_lost', 'The results channel to the server closed.');
+    };
+    this.channel.onmessage = (event) => {
+      const arrival = nowMs();
+      if (typeof event.data === 'string') this.emit('onText', event.data);
+      else this.emit('onResult', event.data, arrival);
+    };
+
+    pc.onicecandidate = (event) => {
+      const c = event.candidate;
+      const msg = c && c.candidate
+        ? { type: 'candidate', candidate: c.candidate, sdpMLineIndex: c.sdpMLineIndex ?? 0 }
+        : { type: 'candidate', candidate: '', sdpMLineIndex: 0 };
+      if (msg.candidate === '') {
+        if (this.endOfCandidatesSent) return;
+        this.endOfCandidatesSent = true;
+      }
+      if (this.offerSent) this.signaling.send(msg);
+      else this.pendingLocalCandidates.push(msg);
+    };
+    pc.ontrack = (event) => {
+      if (event.track.kind !== 'video') return;
+      this.clock.attachReceiver(event.receiver);
+      this.remoteTracks.push(event.track);
+      this.emit('onRemoteTrack', event.track, event.streams);
+    };
+    pc.onconnectionstatechange = () => {
+      const state = pc.connectionState;
+      this.log(`connection ${state}`);
+      this.emit('onState', this.state());
+      if (this.closed) return;
+      if (state === 'failed') {
+        this.emit('onFatal', 'ice_failed',
+          'The media connection to the server failed (ICE failed): a firewall or NAT may block UDP.');
+      } else if (state === 'disconnected') {
+        this.emit('onWarning', 'The media connection to the server is interrupted; waiting for it to recover…');
+      }
+    };
+    pc.oniceconnectionstatechange = () => this.emit('onState', this.state());
+
+    const offer = await pc.createOffer();
+    await pc.setLocalDescription(offer);
+    if (this.closed) return;
+    this.signaling.send({ type: 'offer', sdp: pc.localDescription.sdp });
+    this.offerSent = true;
+    for (const msg of this.pendingLocalCandidates) this.signaling.send(msg);
+    this.pendingLocalCandidates = [];
+  }
+
+  // Moves the wanted codec ('vp8', 'h264', ...) to the front of the offer; the rest stay offered.
+  preferCodec() {
+    if (!this.codec || typeof this.transceiver.setCodecPreferences !== 'function') return;
+    const caps = RTCRtpReceiver.getCapabilities ? RTCRtpReceiver.getCapabilities('video') : null;
+    if (!caps) return;
+    const wanted = `video/${this.codec.toLowerCase()}`;
+    const first = caps.codecs.filter((c) => c.mimeType.toLowerCase() === wanted);
+    if (first.length === 0) {
+      this.emit('onWarning', `This browser cannot send ${this.codec}; using its default codec.`);
+      return;
+    }
+    const rest = caps.codecs.filter((c) => c.mimeType.toLowerCase() !== wanted);
+    try {
+      this.transceiver.setCodecPreferences([...first, ...rest]);
+    } catch (error) {
+      this.emit('onWarning', `Codec preference ignored: ${error.message}`);
+    }
+  }
+
+  // Handles `answer` and `candidate`; returns false for any other message.
+  async handleSignal(msg) {
+    if (this.closed || !this.pc) return true;
+    if (msg.type === 'answer') {
+      if (this.answered) {
+        this.log('second answer ignored');
+        return true;
+      }
+      this.answered = true;
+      await this.pc.setRemoteDescription({ type: 'answer', sdp: String(msg.sdp) });
+      for (const c of this.pendingRemoteCandidates) await this.addRemoteCandidate(c);
+      this.pendingRemoteCandidates = [];
+      return true;
+    }
+    if (msg.type === 'candidate') {
+      if (!this.pc.remoteDescription) this.pendingRemoteCandidates.push(msg);
+      else await this.addRemoteCandidate(msg);
+      return true;
+    }
+    return false;
+  }
+
+  async addRemoteCandidate(msg) {
+    const candidate = typeof msg.candidate === 'string' ? msg.candidate : '';
+    const sdpMLineIndex = Number.isInteger(msg.sdpMLineIndex) ? msg.sdpMLineIndex : 0;
+    try {
+      await this.pc.addIceCandidate({ candidate, sdpMLineIndex });
+    } catch (error) {
+      this.log(`server candidate refused (${error.message}): ${candidate}`);
+    }
+  }
+
+  channelOpen() {
+    return this.channel !== null && this.channel.readyState === 'open';
+  }
+
+  // Sends {"type":"options","options":{...}} on the data channel; false when it is not open.
+  sendOptionsOnChannel(options) {
+    if (!this.channelOpen()) return false;
+    this.channel.send(JSON.stringify({ type: 'options', options }));
+    return true;
+  }
+
+  async replaceTrack(track) {
+    if (this.sender) await this.sender.replaceTrack(track);
+  }
+
+  async getStats() {
+    return this.pc ? this.pc.getStats() : null;
+  }
+
+  close() {
+    this.closed = true;
+    if (this.channel) {
+      try {
+        this.channel.close();
+      } catch {
+        // already closed
+      }
+    }
+    if (this.pc) this.pc.close();
+    for (const track of this.remoteTracks) track.stop();
+    this.remoteTracks = [];
+  }
+}

@@ -1,0 +1,225 @@
+// 3D view (three.js): each face's landmarks as a point cloud with the contours as line segments,
+// placed where the face is in the frame, plus axes turned by the received pose matrix. The landmarks
+// already carry the head's rotation, so the cloud turns with the head; the axes show the pose.
+// Drag to turn the view, double-click to reset.
+//
+// Frames: landmarks are pixels (x right, y down, z smaller = nearer the camera); the view uses
+// x right, y up, z toward the viewer, as MediaPipe's pose camera frame does, so the pose's rotation
+// applies unchanged.
+
+import * as THREE from 'three';
+import { CONTOUR_GROUPS } from './mesh_contours.js';
+
+export const THREE_REVISION = THREE.REVISION;
+
+export function webglAvailable() {
+  try {
+    const canvas = document.createElement('canvas');
+    return canvas.getContext('webgl2') !== null; // three.js r163+ needs WebGL 2
+  } catch {
+    return false;
+  }
+}
+
+const MAX_POINTS = 478;
+
+function contourIndex(count) {
+  const index = [];
+  for (const group of CONTOUR_GROUPS) {
+    for (const [a, b] of group.edges) {
+      if (a < count && b < count) index.push(a, b);
+    }
+  }
+  return index;
+}
+
+class FaceObject {
+  constructor(parent) {
+    this.group = new THREE.Group();
+    this.positions = new Float32Array(MAX_POINTS * 3);
+    this.geometry = new THREE.BufferGeometry();
+    this.attribute = new THREE.BufferAttribute(this.positions, 3);
+    this.attribute.setUsage(THREE.DynamicDrawUsage);
+    this.geometry.setAttribute('position', this.attribute);
+    this.points = new THREE.Points(this.geometry, new THREE.PointsMaterial({ color: 0x7cfc9a, size: 0.012 }));
+    this.lineGeometry = new THREE.BufferGeometry();
+    this.lineGeometry.setAttribute('position', this.attribute);
+    this.lines = new THREE.LineSegments(this.lineGeometry,
+      new THREE.LineBasicMaterial({ color: 0xb8c4d6, transparent: true, opacity: 0.7 }));
+    this.axes = new THREE.AxesHelper(1);
+    this.axes.matrixAutoUpdate = false;
+    this.indexCount = -1;
+    this.group.add(this.points, this.lines, this.axes);
+    parent.add(this.group);
+  }
+
+  update(face, width, height) {
+    const count = Math.min(face.landmarkCount ?? face.landmarks.length / 3, MAX_POINTS);
+    const src = face.landmarks;
+    const scale = 2 / height; // the frame's height spans 2 units
+    let meanZ = 0;
+    for (let i = 0; i < count; ++i) meanZ += src[3 * i + 2];
+    meanZ /= count;
+    let cx = 0;
+    let cy = 0;
+    for (let i = 0; i < count; ++i) {
+      const x = (src[3 * i] - width / 2) * scale;
+      const y = -(src[3 * i + 1] - height / 2) * scale;
+      this.positions[3 * i] = x;
+      this.positions[3 * i + 1] = y;
+      this.positions[3 * i + 2] = -(src[3 * i + 2] - meanZ) * scale;
+      cx += x;
+      cy += y;
+    }
+    cx /= count;
+    cy /= count;
+    this.attribute.needsUpdate = true;
+    this.geometry.setDrawRange(0, count);
+    this.geometry.computeBoundingSphere();
+    if (this.indexCount !== count) {
+      this.lineGeometry.setIndex(contourIndex(count));
+      this.indexCount = count;
+    }
+
+    // Axes at the face's centre, turned by the pose's rotation (row-major, canonical -> camera).
+    const m = new THREE.Matrix4().set(...face.pose);
+    const rotation = new THREE.Matrix4().extractRotation(m);
+    const size = Math.max(0.05, face.box.width * scale * 0.6);
+    const placed = new THREE.Matrix4().makeTranslation(cx, cy, 0)
+      .multiply(rotation)
+      .multiply(new THREE.Matrix4().makeScale(size, size, size));
+    this.axes.matrix.copy(placed);
+    this.axes.matrixWorldNeedsUpdate = true;
+    this.group.visible = true;
+  }
+
+  dispose() {
+    this.geometry.dispose();
+    this.lineGeometry.dispose();
+    this.points.material.dispose();
+    this.lines.material.dispose();
+    this.axes.dispose();
+  }
+}
+
+export class View3D {
+  constructor(container) {
+    this.container = container;
+    this.available = webglAvailable();
+    this.revision = THREE.REVISION;
+    this.faces = [];
+    this.dirty = true;
+    this.frame = 0;
+    this.rendered = 0;
+    this.mirrored = true;
+    if (!this.available) {
+      const note = document.createElement('p');
+      note.className = 'view3d-unavailable';
+      note.textContent = '3D view unavailable: this browser has no WebGL 2.';
+      container.append(note);
+      return;
+    }
+    this.renderer = new THREE.WebGLRenderer({ antialias: true, alpha: true });
+    this.renderer.setPixelRatio(Math.min(2, window.devicePixelRatio || 1));
+    container.append(this.renderer.domElement);
+    this.scene = new THREE.Scene();
+    this.camera = new THREE.PerspectiveCamera(40, 1, 0.01, 100);
+    this.camera.position.set(0, 0, 3.2);
+    this.view = new THREE.Group(); // turned by dragging
+    this.root = new THREE.Group(); // mirrored like the video
+    this.view.add(this.root);
+    this.scene.add(this.view);
+    this.frameOutline = new THREE.LineLoop(new THREE.BufferGeometry(),
+      new THREE.LineBasicMaterial({ color: 0x3a4a63 }));
+    this.root.add(this.frameOutline);
+    this.setFrameSize(640, 480);
+    this.setMirrored(true);
+    this.bindPointer();
+    this.resizeObserver = new ResizeObserver(() => this.resize());
+    this.resizeObserver.observe(container);
+    this.resize();
+    this.loop = () => {
+      this.frame = requestAnimationFrame(this.loop);
+      if (!this.dirty) return;
+      this.dirty = false;
+      this.renderer.render(this.scene, this.camera);
+      this.rendered += 1;
+    };
+    this.frame = requestAnimationFrame(this.loop);
+  }
+
+  setFrameSize(width, height) {
+    if (!this.available || (this.frameWidth === width && this.frameHeight === height)) return;
+    this.frameWidth = width;
+    this.frameHeight = height;
+    const w = width / height;
+    this.frameOutline.geometry.setAttribute('position', new THREE.Float32BufferAttribute(
+      [-w, -1, 0, w, -1, 0, w, 1, 0, -w, 1, 0], 3));
+    this.dirty = true;
+  }
+
+  setMirrored(mirrored) {
+    this.mirrored = mirrored;
+    if (!this.available) return;
+    this.root.scale.x = mirrored ? -1 : 1;
+    this.dirty = true;
+  }
+
+  resize() {
+    const width = Math.max(1, this.container.clientWidth);
+    const height = Math.max(1, this.container.clientHeight);
+    this.renderer.setSize(width, height, true);
+    this.camera.aspect = width / height;
+    this.camera.updateProjectionMatrix();
+    this.dirty = true;
+  }
+
+  bindPointer() {
+    const el = this.renderer.domElement;
+    let drag = null;
+    el.addEventListener('pointerdown', (event) => {
+      drag = { x: event.clientX, y: event.clientY, ry: this.view.rotation.y, rx: this.view.rotation.x };
+      el.setPointerCapture(event.pointerId);
+    });
+    el.addEventListener('pointermove', (event) => {
+      if (!drag) return;
+      this.view.rotation.y = drag.ry + (event.clientX - drag.x) * 0.01;
+      this.view.rotation.x = Math.max(-1.5, Math.min(1.5, drag.rx + (event.clientY - drag.y) * 0.01));
+      this.dirty = true;
+    });
+    const end = () => {
+      drag = null;
+    };
+    el.addEventListener('pointerup', end);
+    el.addEventListener('pointercancel', end);
+    el.addEventListener('dblclick', () => {
+      this.view.rotation.set(0, 0, 0);
+      this.dirty = true;
+    });
+  }
+
+  update(result) {
+    if (!this.available || !result) return;
+    if (result.width && result.height) this.setFrameSize(result.width, result.height);
+    while (this.faces.length < result.faces.length) this.faces.push(new FaceObject(this.root));
+    this.faces.forEach((obj, i) => {
+      if (i < result.faces.length) obj.update(result.faces[i], result.width, result.height);
+      else obj.group.visible = false;
+    });
+    this.dirty = true;
+  }
+
+  clear() {
+    if (!this.available) return;
+    for (const obj of this.faces) obj.group.visible = false;
+    this.dirty = true;
+  }
+
+  dispose() {
+    if (!this.available) return;
+    cancelAnimationFrame(this.frame);
+    this.resizeObserver.disconnect();
+    for (const obj of this.faces) obj.dispose();
+    this.renderer.dispose();
+  }
+}
