@@ -12,7 +12,7 @@
 #   make clean     remove build/
 
 JOBS ?= 2
-RUN_ARGS ?= bench
+RUN_ARGS ?= serve
 FUZZ_SECONDS ?= 60
 FUZZ_ARGS ?=
 FORCE ?=

@@ -74,6 +74,9 @@ struct FaceCase {
   size_t threads;
 };
 
+// How CTest names the cases (gtest would otherwise print the struct's bytes).
+void PrintTo(const FaceCase& c, std::ostream* os) { *os << c.model << " on " << c.threads << " thread(s)"; }
+
 class RealFace : public ::testing::TestWithParam<FaceCase> {};
 
 TEST_P(RealFace, LandmarksMatchMediaPipeOnAPublicDomainPhoto) {
