@@ -18,8 +18,8 @@ struct ServerOptions {
   std::string web_root;        // the browser client (web/)
   std::string models_dir;
   int max_width = 1920, max_height = 1080;  // larger client video is downscaled
-  int connect_timeout_ms = 20000;  // offer to connected
-  int silence_timeout_ms = 10000;  // connected but no video
+  int connect_timeout_ms = 15000;  // socket -> offer, and offer -> connected
+  int silence_timeout_ms = 5000;   // no video from a connected client (a vanished peer)
 };
 
 class Server {

@@ -148,8 +148,9 @@ Expected<std::unique_ptr<Server>> Server::Create(const ServerOptions& options) {
   // count as lost, or each loss asks for another key frame and the stream stalls.
   impl->context.webrtc.jitter_latency_ms = 200;  // negotiated always; frames flow only when asked for
   if (options.host == "127.0.0.1" || options.host == "localhost") impl->context.webrtc.local_addresses = {"127.0.0.1"};
-  impl->context.connect_timeout = std::chrono::milliseconds(options.connect_timeout_ms);
-  impl->context.silence_timeout = std::chrono::milliseconds(options.silence_timeout_ms);
+  impl->context.offer_timeout = std::chrono::milliseconds(options.connect_timeout_ms);
+  impl->context.webrtc.connect_timeout_ms = options.connect_timeout_ms;
+  impl->context.webrtc.media_timeout_ms = options.silence_timeout_ms;
   Impl* raw = impl.get();
   impl->context.on_closed = [raw](const std::string& id) { raw->sessions.erase(id); };
 

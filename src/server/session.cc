@@ -10,11 +10,6 @@ namespace {
 
 using WeakSession = std::weak_ptr<Session>;
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 void DeleteWeak(gpointer data, GClosure*) { delete static_cast<WeakSession*>(data); }
 void DeleteWeakNotify(gpointer data) { delete static_cast<WeakSession*>(data); }
 
@@ -124,12 +119,17 @@ void Session::OnOffer(const std::string& sdp) {
   callbacks.on_state = [weak](media::PeerState state) {
     auto self = weak.lock();
     if (!self) return;
-    self->connected_ = state == media::PeerState::kConnected;
-    if (state == media::PeerState::kFailed) self->Close("the WebRTC connection failed");
+    const std::string why = self->peer_error_.empty() ? "" : ": " + self->peer_error_;
+    if (state == media::PeerState::kFailed) self->Close("the WebRTC connection failed" + why);
     if (state == media::PeerState::kClosed) self->Close("the WebRTC connection closed");
   };
   callbacks.on_error = [weak](std::string message) {
-    if (auto self = weak.lock()) self->Send(ErrorJson("internal", message));
+    // Warnings and the cause of a failure (which then ends the session with it as the reason);
+    // the client is told through `bye`, the operator through the log.
+    auto self = weak.lock();
+    if (!self) return;
+    std::fprintf(stderr, "speakup serve: session %s: %s\n", self->id_.c_str(), message.c_str());
+    self->peer_error_ = std::move(message);
   };
   auto peer = media::WebRtcPeer::Create(context_.webrtc, std::move(callbacks));
   if (!peer) {
@@ -169,7 +169,6 @@ void Session::OnOptions(const OptionsUpdate& update) {
 void Session::OnFrame(media::Frame frame, uint32_t rtp_timestamp) {
   if (closed_) return;
   counters_.frames_in++;
-  last_frame_ms_ = NowMs();
   bool submit = false;
   {
     std::lock_guard lock(slot_mutex_);
@@ -241,22 +240,12 @@ void Session::Run(face::Workspace& workspace) {
 }
 
 bool Session::CheckTimeouts() {
-  if (closed_) return false;
-  const auto now = Clock::now();
-  if (!connected_ && now - started_ > context_.connect_timeout) {
-    timer_.forget();  // returning false removes the source
-    Close("the WebRTC connection did not complete within " +
-          std::to_string(context_.connect_timeout.count() / 1000) + " s");
-    return false;
-  }
-  const int64_t last = last_frame_ms_;
-  const int64_t since = last ? NowMs() - last : std::chrono::duration_cast<std::chrono::milliseconds>(now - started_).count();
-  if (connected_ && since > context_.silence_timeout.count()) {
-    timer_.forget();
-    Close("no video for " + std::to_string(context_.silence_timeout.count() / 1000) + " s");
-    return false;
-  }
-  return true;
+  // Once there is a peer, it times out by itself (WebRtcOptions: ICE, first video, silence).
+  if (closed_ || peer_) return false;
+  if (Clock::now() - started_ < context_.offer_timeout) return true;
+  timer_.forget();  // returning false removes the source
+  Close("no offer within " + std::to_string(context_.offer_timeout.count() / 1000) + " s");
+  return false;
 }
 
 void Session::Close(const std::string& reason) {

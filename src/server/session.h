@@ -27,8 +27,7 @@ struct SessionContext {
   const face::Models* models = nullptr;
   std::vector<std::array<int, 2>> mesh_edges;  // for the annotated video
   media::WebRtcOptions webrtc;
-  std::chrono::milliseconds connect_timeout{20000};
-  std::chrono::milliseconds silence_timeout{10000};
+  std::chrono::milliseconds offer_timeout{20000};  // socket open -> offer (then the peer's own)
   std::function<void(const std::string& session)> on_closed;  // main loop; the server forgets it
 };
 
@@ -82,7 +81,7 @@ class Session : public Job, public std::enable_shared_from_this<Session> {
   // a worker to send results (under the lock).
   std::mutex peer_mutex_;
   std::unique_ptr<media::WebRtcPeer> peer_;
-  std::atomic<bool> connected_{false};
+  std::string peer_error_;  // the peer's last error, main loop
 
   // Options: set on the main loop, picked up by the worker before its next frame.
   std::mutex options_mutex_;
@@ -93,7 +92,6 @@ class Session : public Job, public std::enable_shared_from_this<Session> {
   std::mutex slot_mutex_;
   std::optional<PendingFrame> slot_;
   bool scheduled_ = false;
-  std::atomic<int64_t> last_frame_ms_{0};
 
   // Worker-only state (one worker at a time runs a session).
   face::Pipeline pipeline_;
