@@ -974,7 +974,11 @@ Status WebRtcPeer::Impl::ConnectAnnotatedVideo() {
     }
     payloader = element;
   }
-  g_object_set(payloader, "pt", static_cast<guint>(offer.return_vp8_payload), nullptr);
+  // One SSRC named both to the payloader and in the transceiver's caps, so that webrtcbin's answer
+  // names the SSRC the packets really carry; without it the browser cannot tie them to the m-line
+  // and decodes them without ever showing them.
+  const guint ssrc = static_cast<guint>(g_random_int_range(1, G_MAXINT32));
+  g_object_set(payloader, "pt", static_cast<guint>(offer.return_vp8_payload), "ssrc", ssrc, nullptr);
   const std::string pad_name = "sink_" + std::to_string(offer.return_mline);
   PadPtr webrtc_sink(gst_element_request_pad_simple(webrtc, pad_name.c_str()));
   if (!webrtc_sink) return Status::Error("webrtcbin refused the annotated video pad " + pad_name + " (internal error)");
@@ -984,7 +988,7 @@ Status WebRtcPeer::Impl::ConnectAnnotatedVideo() {
   if (!owned) return Status::Error("webrtcbin gave the annotated video pad no transceiver (internal error)");
   CapsPtr caps(gst_caps_new_simple("application/x-rtp", "media", G_TYPE_STRING, "video", "encoding-name",
                                    G_TYPE_STRING, "VP8", "clock-rate", G_TYPE_INT, 90000, "payload", G_TYPE_INT,
-                                   offer.return_vp8_payload, nullptr));
+                                   offer.return_vp8_payload, "ssrc", G_TYPE_UINT, ssrc, nullptr));
   g_object_set(owned.get(), "direction", GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY, "codec-preferences",
                caps.get(), nullptr);
   PadPtr payloader_src(gst_element_get_static_pad(payloader, "src"));

@@ -101,11 +101,12 @@ try {
   check('back to 468 with the full-range detector, still one face', back &&
     (await page.evaluate(() => window.speakup.lastResult.faces.length)) === 1);
   await page.evaluate(() => window.speakup.setOptions({ annotated_video: true }));
-  // The browser's inbound-rtp statistics for the server's track: VP8 frames with the mesh drawn,
-  // received and decoded. (Headless Chromium decodes them but does not paint that <video>: see README.)
-  const annotated = await waitFor(page, () => (window.speakup.stats?.annotatedFramesDecoded ?? 0) > 30, null, 8000);
-  check('annotated video frames arrive and decode when asked for', annotated,
-    JSON.stringify(await page.evaluate(() => ({ decoded: window.speakup.stats.annotatedFramesDecoded, fps: window.speakup.stats.annotatedFps }))));
+  // The server's VP8 track with the mesh drawn: decoded (inbound-rtp) and painted in the page's <video>.
+  const annotated = await waitFor(page, () => (window.speakup.annotated?.framesShown ?? 0) > 30 &&
+    window.speakup.annotated.width === 640, null, 10000);
+  check('annotated video arrives and is shown when asked for', annotated,
+    JSON.stringify(await page.evaluate(() => ({ ...window.speakup.annotated, decoded: window.speakup.stats.annotatedFramesDecoded }))));
+  await page.screenshot({ path: path.join(outDir, 'browser_e2e_annotated.png') });
   await page.evaluate(() => window.speakup.setOptions({ annotated_video: false }));
 
   // Bad signaling on a second socket: each answered with an error, the first session unaffected.
