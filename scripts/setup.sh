@@ -46,6 +46,7 @@ gstreamer1.0-libav
 gstreamer1.0-nice
 gstreamer1.0-tools
 chromium
+firefox-esr
 libsoup-3.0-dev
 nodejs
 npm
@@ -59,8 +60,8 @@ ca-certificates
 # libprotobuf-dev protobuf-compiler: face geometry metadata. libpng-dev libjpeg62-turbo-dev:
 # reading test images. libeigen3-dev: head pose (SVD). libyuv-dev: YUV -> RGB. libgstreamer*-dev gstreamer1.0-*: decoding
 # files and cameras, encoding (x264enc is in -ugly), WebRTC (-bad, -nice). nodejs npm: model fetching (npm pack)
-# and browser tests. chromium: the browser of the end-to-end tests (driven by npm playwright-core,
-# never a downloaded browser). libsoup-3.0-dev: HTTP and WebSocket signaling. python3: tools. ca-certificates: TLS to the package registries.
+# and browser tests. chromium, firefox-esr: the browsers of the end-to-end tests (driven by npm
+# playwright-core and puppeteer-core; never a downloaded browser). libsoup-3.0-dev: HTTP and WebSocket signaling. python3: tools. ca-certificates: TLS to the package registries.
 # ---------------------------------------------------------------------------------------------
 
 dry_run=0

@@ -241,7 +241,10 @@ void Session::Run(face::Workspace& workspace) {
 
 bool Session::CheckTimeouts() {
   // Once there is a peer, it times out by itself (WebRtcOptions: ICE, first video, silence).
-  if (closed_ || peer_) return false;
+  if (closed_ || peer_) {
+    timer_.forget();  // returning false removes the source
+    return false;
+  }
   if (Clock::now() - started_ < context_.offer_timeout) return true;
   timer_.forget();  // returning false removes the source
   Close("no offer within " + std::to_string(context_.offer_timeout.count() / 1000) + " s");

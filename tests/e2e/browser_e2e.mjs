@@ -110,20 +110,37 @@ try {
   await page.evaluate(() => window.speakup.setOptions({ annotated_video: false }));
 
   // Bad signaling on a second socket: each answered with an error, the first session unaffected.
-  const replies = await page.evaluate(async (wsUrl) => {
-    const ws = new WebSocket(wsUrl);
-    const got = [];
-    ws.onmessage = (e) => got.push(JSON.parse(e.data));
-    await new Promise((r) => { ws.onopen = r; });
+  // An oversized message on a third: refused (an error, or libsoup closing that socket as too big).
+  const probe = await page.evaluate(async (wsUrl) => {
+    const open = async () => {
+      const ws = new WebSocket(wsUrl);
+      const got = [];
+      ws.onmessage = (e) => got.push(JSON.parse(e.data));
+      await new Promise((r) => { ws.onopen = r; });
+      return { ws, got };
+    };
+    const bad = await open();
     for (const m of ['not json', '[1]', '{"type":"launch"}', '{"type":"offer","sdp":"v=0 nonsense"}',
-      JSON.stringify({ type: 'options', options: { max_faces: 99 } }), 'x'.repeat(70000)]) ws.send(m);
-    await new Promise((r) => setTimeout(r, 1500));
-    ws.close();
-    return got;
+      JSON.stringify({ type: 'options', options: { max_faces: 99 } })]) bad.ws.send(m);
+    const wanted = ['bad_json', 'bad_message', 'unknown_type', 'bad_sdp'];
+    for (let i = 0; i < 100; i++) {
+      const codes = bad.got.filter((m) => m.type === 'error').map((m) => m.code);
+      if (wanted.every((c) => codes.includes(c))) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    bad.ws.close();
+    const big = await open();
+    const closed = new Promise((r) => { big.ws.onclose = (e) => r(e.code); });
+    big.ws.send('x'.repeat(70000));
+    const code = await Promise.race([closed, new Promise((r) => setTimeout(() => r('open'), 3000))]);
+    if (code === 'open') big.ws.close();
+    return { codes: bad.got.filter((m) => m.type === 'error').map((m) => m.code),
+      big: { code, errors: big.got.filter((m) => m.type === 'error').map((m) => m.code) } };
   }, server.url.replace('http', 'ws') + 'ws');
-  const codes = replies.filter((m) => m.type === 'error').map((m) => m.code);
-  check('bad signaling gets error replies with codes', ['bad_json', 'bad_message', 'unknown_type', 'bad_sdp'].every((c) => codes.includes(c)),
-    codes.join(','));
+  check('bad signaling gets error replies with codes', ['bad_json', 'bad_message', 'unknown_type', 'bad_sdp'].every((c) => probe.codes.includes(c)),
+    probe.codes.join(','));
+  check('an oversized message is refused', probe.big.errors.includes('too_large') || probe.big.code === 1009,
+    JSON.stringify(probe.big));
   const stillGoing = await page.evaluate(async () => {
     const n = window.speakup.resultsReceived;
     await new Promise((r) => setTimeout(r, 1000));

@@ -5,7 +5,6 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -124,47 +123,6 @@ TEST(Warp, BaselineAndFastInnerLoopsAgree) {
       WarpRoiToTensor(image.view(), roi, 64, 48, -1.0f, 1.0f, border, base.data());
       UseBaselineWarpForTesting(false);
       for (size_t i = 0; i < fast.size(); ++i) ASSERT_NEAR(fast[i], base[i], 1e-4) << i;  // FMA rounding
-    }
-  }
-}
-
-#if defined(__SANITIZE_ADDRESS__) || !defined(NDEBUG)
-constexpr bool kTimed = false;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kTimed = false;
-#else
-constexpr bool kTimed = true;
-#endif
-#else
-constexpr bool kTimed = true;
-#endif
-
-TEST(Warp, A192TensorFromAVgaFrameTakesWellUnderAThirdOfAMillisecond) {
-  const TestImage image = RandomImage(640, 480);
-  std::vector<float> out(192 * 192 * 3);
-  std::vector<double> times;
-  struct Case {
-    Roi roi;
-    BorderMode border;
-  };
-  const Case cases[] = {{{320, 240, 300, 300, 0.3f}, BorderMode::kReplicate},  // inside
-                        {{60, 60, 300, 300, -0.5f}, BorderMode::kReplicate},   // over the corner
-                        {{320, 240, 640, 640, 0.0f}, BorderMode::kZero}};      // letterbox-like
-  for (const Case& c : cases) {
-    times.clear();
-    for (int i = 0; i < 300; ++i) {
-      const auto start = std::chrono::steady_clock::now();
-      WarpRoiToTensor(image.view(), c.roi, 192, 192, 0.0f, 1.0f, c.border, out.data());
-      times.push_back(
-          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
-    }
-    std::sort(times.begin(), times.end());
-    const double median = times[times.size() / 2];
-    std::printf("warp 640x480 -> 192x192 (roi %.0f,%.0f %.0fx%.0f rot %.2f): median %.3f ms\n", c.roi.cx,
-                c.roi.cy, c.roi.width, c.roi.height, c.roi.rotation, median);
-    if (kTimed) {
-      EXPECT_LT(median, 0.3);
     }
   }
 }

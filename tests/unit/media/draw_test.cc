@@ -2,7 +2,6 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -171,30 +170,6 @@ TEST(Draw, DrawLinesAndPointsDrawEach) {
   EXPECT_TRUE(IsColour(frame, 25, 25, kRed));
   EXPECT_TRUE(IsColour(frame, 25, 5, kRed));
   EXPECT_TRUE(IsBlack(frame, 5, 10));
-}
-
-TEST(Draw, MeshOfShortSegmentsIsFast) {
-  // A face mesh's worth of edges: ~1400 segments of 3-15 px on a 640x480 frame.
-  std::mt19937 random(1);
-  std::uniform_real_distribution<float> x(150.0f, 490.0f), y(100.0f, 380.0f), step(-10.0f, 10.0f);
-  std::vector<std::array<float, 4>> segments;
-  for (int i = 0; i < 1400; ++i) {
-    float x0 = x(random), y0 = y(random);
-    segments.push_back({x0, y0, x0 + step(random), y0 + step(random)});
-  }
-  Frame frame(640, 480);
-  std::vector<double> times;
-  for (int run = 0; run < 21; ++run) {
-    auto start = std::chrono::steady_clock::now();
-    DrawLines(frame, segments, {0, 255, 0}, 1.0f);
-    times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
-  }
-  std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
-  const double median = times[times.size() / 2];
-  std::printf("[ info ] 1400 segments on 640x480: median %.3f ms\n", median);
-#if defined(NDEBUG) && !defined(__SANITIZE_ADDRESS__)
-  EXPECT_LT(median, 1.0);
-#endif
 }
 
 }  // namespace

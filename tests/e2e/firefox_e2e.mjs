@@ -1,0 +1,79 @@
+// The browser client in Firefox (Debian's firefox-esr, driven by npm puppeteer-core over WebDriver
+// BiDi; never a downloaded browser) against `speakup serve`: connects, gets a result for most frames,
+// measures the round trip per result, changes options, and frees its session when the tab closes.
+// Firefox's fake camera is a synthetic pattern, not a face, so faces are not checked here (the
+// Chromium test does that with a real face video).
+//   node tests/e2e/firefox_e2e.mjs   (env SPEAKUP_BIN = the speakup program)
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+
+const require = createRequire(new URL('../../web/package.json', import.meta.url));
+const puppeteer = require('puppeteer-core');
+const FIREFOX = process.env.SPEAKUP_FIREFOX ?? '/usr/bin/firefox-esr';
+const bin = process.env.SPEAKUP_BIN;
+if (!bin) throw new Error('set SPEAKUP_BIN to the speakup program');
+if (!fs.existsSync(FIREFOX)) throw new Error(`no Firefox at ${FIREFOX} (apt-get install firefox-esr)`);
+let passed = 0, failed = 0;
+const check = (name, ok, detail = '') => {
+  if (ok) passed++; else failed++;
+  console.log(`${ok ? 'PASS' : 'FAIL'}: ${name}${detail ? ` (${detail})` : ''}`);
+};
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const deadline = setTimeout(() => { console.log('FAIL: the test took longer than 120 s'); process.exit(1); }, 120000);
+
+const server = spawn(bin, ['serve', '--port', '0', '--threads', '2'], { stdio: ['ignore', 'pipe', 'inherit'] });
+let output = '';
+server.stdout.on('data', (d) => { output += d; });
+for (let i = 0; i < 100 && !/localhost:(\d+)/.test(output); i++) await sleep(100);
+const port = /localhost:(\d+)/.exec(output)?.[1];
+if (!port) throw new Error(`the server did not start: ${output}`);
+const url = `http://127.0.0.1:${port}/`;
+const sessions = async () => (await (await fetch(url + 'healthz')).json()).sessions;
+
+const browser = await puppeteer.launch({
+  browser: 'firefox',
+  executablePath: FIREFOX,
+  headless: true,
+  extraPrefsFirefox: {
+    'media.navigator.streams.fake': true,            // a synthetic camera
+    'media.navigator.permission.disabled': true,     // no permission prompt
+    'media.peerconnection.ice.loopback': true,       // ICE on 127.0.0.1
+    'media.peerconnection.ice.obfuscate_host_addresses': false,
+  },
+});
+try {
+  const page = await browser.newPage();
+  await page.goto(url + '?autostart=1');
+  await page.waitForFunction(() => window.speakup?.state === 'connected', { timeout: 25000 }).catch(() => {});
+  check('Firefox connects', await page.evaluate(() => window.speakup.state === 'connected'),
+    await page.evaluate(() => JSON.stringify(window.speakup.lastError)));
+  await sleep(2000);
+  const before = await page.evaluate(() => ({ sent: window.speakup.framesSent, results: window.speakup.resultsReceived }));
+  await sleep(5000);
+  const after = await page.evaluate(() => ({ sent: window.speakup.framesSent, results: window.speakup.resultsReceived }));
+  const sent = after.sent - before.sent, results = after.results - before.results;
+  check('frames are sent', sent >= 75, `${sent} in 5 s`);
+  check('results arrive for most frames', results >= 0.9 * sent, `${results} results for ${sent} frames`);
+  const result = await page.evaluate(() => window.speakup.lastResultPlain());
+  check('results decode (frame size 640x480)', result.width === 640 && result.height === 480, `${result.width}x${result.height}`);
+  const latency = await page.evaluate(() => ({ method: window.speakup.latencyMethod, ...window.speakup.stats.latency }));
+  check('round-trip latency is measured per result', latency.method !== 'none' && latency.count > 50 && latency.p50 > 0,
+    JSON.stringify(latency));
+  const confirmed = await page.evaluate(() => window.speakup.setOptions({ refine: true, max_faces: 2 }));
+  check('options are confirmed by the server', confirmed.refine === true && confirmed.max_faces === 2, JSON.stringify(confirmed));
+  check('the server has one session', (await sessions()) === 1);
+  await page.close();
+  let left = -1;
+  for (let i = 0; i < 50 && left !== 0; i++) {
+    left = await sessions();
+    if (left) await sleep(100);
+  }
+  check('closing the tab frees the session within 5 s', left === 0, `${left} left`);
+} finally {
+  await browser.close();
+  server.kill('SIGTERM');
+}
+clearTimeout(deadline);
+console.log(`firefox_e2e: ${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
