@@ -34,12 +34,23 @@ fs.writeFileSync(mjpeg, Buffer.concat(Array(15).fill(frames)));
 async function startServer(extraArgs = []) {
   const server = spawn(bin, ['serve', '--port', '0', ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
+  let exit = null;
   server.stdout.on('data', (d) => { output += d; });
   server.stderr.on('data', (d) => { output += d; });
-  for (let i = 0; i < 100 && !/listening on (\S+)/.test(output); i++) await sleep(100);
+  const exited = new Promise((r) => server.on('exit', (code, signal) => { exit = { code, signal }; r(exit); }));
+  for (let i = 0; i < 100 && !/listening on (\S+)/.test(output) && !exit; i++) await sleep(100);
   const match = /listening on http:\/\/localhost:(\d+)\//.exec(output);
   if (!match) throw new Error(`the server did not start: ${output}`);
-  return { process: server, url: `http://127.0.0.1:${match[1]}/`, output: () => output };
+  const url = `http://127.0.0.1:${match[1]}/`;
+  // Ready when it answers /healthz (and say why if it died instead).
+  for (let i = 0; i < 50; i++) {
+    if (exit) throw new Error(`the server exited (${JSON.stringify(exit)}): ${output}`);
+    try {
+      if ((await fetch(url + 'healthz')).ok) break;
+    } catch { /* not yet */ }
+    await sleep(100);
+  }
+  return { process: server, url, output: () => output, exited, status: () => exit };
 }
 
 async function sessions(url) {
@@ -158,6 +169,7 @@ try {
   }
   check('closing the tab frees the session within 5 s', left === 0, `${left} left`);
 } finally {
+  if (server.status()) console.log(`the server had exited: ${JSON.stringify(server.status())}\n${server.output()}`);
   server.process.kill('SIGTERM');
 }
 
@@ -177,9 +189,10 @@ try {
   await sleep(1000);
   check('the first client is unaffected', (await first.evaluate(() => window.speakup.resultsReceived)) - n > 15);
 } finally {
+  if (small.status()) console.log(`the one-session server had exited: ${JSON.stringify(small.status())}\n${small.output()}`);
   small.process.kill('SIGTERM');
-  const exited = await new Promise((r) => { small.process.on('exit', (code) => r(code)); setTimeout(() => r('timeout'), 5000); });
-  check('SIGTERM stops the server cleanly', exited === 0, String(exited));
+  const exited = await Promise.race([small.exited, sleep(5000).then(() => 'timeout')]);
+  check('SIGTERM stops the server cleanly', exited?.code === 0, JSON.stringify(exited));
 }
 
 await browser.close();
