@@ -45,6 +45,7 @@ struct Server::Impl {
   face::Models models;
   std::unique_ptr<WorkerPool> pool;
   SessionContext context;
+  Metrics metrics;
   media::GObjectPtr<SoupServer> soup;
   media::MainLoopPtr loop;
   std::map<std::string, std::shared_ptr<Session>> sessions;
@@ -67,6 +68,12 @@ void Server::Impl::ServeFile(SoupServerMessage* message, const char* request_pat
     return;
   }
   std::string path = request_path ? request_path : "/";
+  if (path == "/metrics") {
+    const std::string body = metrics.Render(sessions.size());
+    soup_server_message_set_status(message, SOUP_STATUS_OK, nullptr);
+    soup_server_message_set_response(message, "text/plain; version=0.0.4", SOUP_MEMORY_COPY, body.data(), body.size());
+    return;
+  }
   if (path == "/healthz") {
     const std::string body = "{\"status\":\"ok\",\"sessions\":" + std::to_string(sessions.size()) + "}\n";
     soup_server_message_set_status(message, SOUP_STATUS_OK, nullptr);
@@ -104,10 +111,12 @@ void Server::Impl::OnWebSocket(SoupWebsocketConnection* connection) {
     const std::string refusal = ErrorJson("server_full", "the server is serving its maximum of " +
                                                              std::to_string(max_sessions) +
                                                              " sessions; try again later");
+    metrics.sessions_refused++;
     soup_websocket_connection_send_text(connection, refusal.c_str());
     soup_websocket_connection_close(connection, SOUP_WEBSOCKET_CLOSE_GOING_AWAY, "server full");
     return;
   }
+  metrics.sessions_started++;
   std::string id = RandomId();
   auto session = std::make_shared<Session>(id, context);
   sessions[id] = session;
@@ -139,6 +148,7 @@ Expected<std::unique_ptr<Server>> Server::Create(const ServerOptions& options) {
   impl->pool = std::make_unique<WorkerPool>(impl->models, threads);
   impl->context.pool = impl->pool.get();
   impl->context.models = &impl->models;
+  impl->context.metrics = &impl->metrics;
   impl->context.mesh_edges = face::MeshEdges(impl->models);
   impl->context.webrtc.max_width = options.max_width;
   impl->context.webrtc.max_height = options.max_height;

@@ -168,11 +168,11 @@ void Session::OnOptions(const OptionsUpdate& update) {
 
 void Session::OnFrame(media::Frame frame, uint32_t rtp_timestamp) {
   if (closed_) return;
-  counters_.frames_in++;
+  context_.metrics->frames_in++;
   bool submit = false;
   {
     std::lock_guard lock(slot_mutex_);
-    if (slot_) counters_.frames_dropped++;  // the worker has not taken the last one: replace it
+    if (slot_) context_.metrics->frames_dropped++;  // the worker has not taken the last one: replace it
     slot_ = PendingFrame{std::move(frame), rtp_timestamp, Clock::now()};
     if (!scheduled_) submit = scheduled_ = true;
   }
@@ -203,7 +203,7 @@ void Session::Run(face::Workspace& workspace) {
   auto result = pipeline_.Process({frame.rgb.data(), frame.width, frame.height, 3 * frame.width},
                                   std::chrono::duration<double, std::milli>(pending.arrived.time_since_epoch()).count(),
                                   workspace);
-  counters_.frames_processed++;
+  context_.metrics->frames_processed++;
   if (result) {
     auto ms = [](Clock::duration d) { return std::chrono::duration<float, std::milli>(d).count(); };
     ResultHeader header;
@@ -217,7 +217,13 @@ void Session::Run(face::Workspace& workspace) {
     header.timings.total_ms = ms(Clock::now() - pending.arrived);
     const std::vector<uint8_t> message = EncodeResult(*result, header);
     std::lock_guard lock(peer_mutex_);
-    if (peer_ && peer_->SendData(message)) counters_.results_sent++;
+    Metrics& metrics = *context_.metrics;
+    metrics.queue.Observe(header.timings.queue_ms);
+    metrics.detect.Observe(header.timings.detect_ms);
+    metrics.landmarks.Observe(header.timings.landmarks_ms);
+    metrics.geometry.Observe(header.timings.geometry_ms);
+    metrics.total.Observe(header.timings.total_ms);
+    if (peer_ && peer_->SendData(message)) metrics.results_sent++;
     if (peer_ && annotated_) {
       media::Frame drawn = frame;
       DrawFaces(drawn, *result, context_.mesh_edges);

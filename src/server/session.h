@@ -13,6 +13,7 @@
 #include <string>
 
 #include "gst_handles.h"
+#include "metrics.h"
 #include "signaling.h"
 #include "speakup/face.h"
 #include "speakup/media.h"
@@ -29,6 +30,7 @@ struct SessionContext {
   media::WebRtcOptions webrtc;
   std::chrono::milliseconds offer_timeout{20000};  // socket open -> offer (then the peer's own)
   std::function<void(const std::string& session)> on_closed;  // main loop; the server forgets it
+  Metrics* metrics = nullptr;
 };
 
 class Session : public Job, public std::enable_shared_from_this<Session> {
@@ -48,10 +50,6 @@ class Session : public Job, public std::enable_shared_from_this<Session> {
   // Worker thread.
   void Run(face::Workspace& workspace) override;
 
-  struct Counters {
-    std::atomic<uint64_t> frames_in{0}, frames_processed{0}, frames_dropped{0}, results_sent{0};
-  };
-  const Counters& counters() const { return counters_; }
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -99,7 +97,6 @@ class Session : public Job, public std::enable_shared_from_this<Session> {
   bool annotated_ = false;
   bool annotated_error_reported_ = false;
 
-  Counters counters_;
 };
 
 }  // namespace speakup::server

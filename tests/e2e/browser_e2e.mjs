@@ -159,6 +159,14 @@ try {
   });
   check('the first session keeps getting results', stillGoing > 15, `${stillGoing} in 1 s`);
 
+  // /metrics (Prometheus text format) counts what happened.
+  const metrics = await (await fetch(server.url + 'metrics')).text();
+  const value = (name) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1] ?? NaN);
+  check('/metrics counts frames, results and sessions', value('speakup_frames_in_total') > 200 &&
+    value('speakup_results_sent_total') > 200 && value('speakup_sessions_active') >= 1 &&
+    value('speakup_frame_seconds_count') > 200, ['speakup_frames_in_total', 'speakup_results_sent_total',
+      'speakup_sessions_active', 'speakup_frame_seconds_count'].map((n) => `${n}=${value(n)}`).join(' '));
+
   // Closing the tab frees the session.
   await page.close();
   let left = -1;
@@ -183,6 +191,8 @@ try {
   await second.goto(small.url + '?autostart=1');
   const refused = await waitFor(second, () => window.speakup?.lastError?.code === 'server_full', null, 10000);
   check('second client is told the server is full', refused, JSON.stringify(await second.evaluate(() => window.speakup.lastError)));
+  const refusedCount = /^speakup_sessions_refused_total (\d+)$/m.exec(await (await fetch(small.url + 'metrics')).text())?.[1];
+  check('/metrics counts the refused client', Number(refusedCount) >= 1, `refused ${refusedCount}`);
   const shown = await second.evaluate(() => document.body.innerText);
   check('the page shows the full-server message', /full/i.test(shown));
   const n = await first.evaluate(() => window.speakup.resultsReceived);

@@ -1,0 +1,56 @@
+#include "metrics.h"
+
+#include <cstdio>
+
+namespace speakup::server {
+
+void Histogram::Observe(double ms) {
+  size_t bucket = 0;
+  while (bucket < kBoundsMs.size() && ms > kBoundsMs[bucket]) ++bucket;
+  buckets_[bucket]++;
+  count_++;
+  sum_us_ += static_cast<uint64_t>(ms * 1000 + 0.5);
+}
+
+void Histogram::Render(std::string& out, const std::string& name, const std::string& help) const {
+  out += "# HELP " + name + " " + help + "\n# TYPE " + name + " histogram\n";
+  uint64_t cumulative = 0;
+  char line[160];
+  for (size_t i = 0; i <= kBoundsMs.size(); ++i) {
+    cumulative += buckets_[i];
+    if (i < kBoundsMs.size()) {
+      std::snprintf(line, sizeof(line), "%s_bucket{le=\"%g\"} %llu\n", name.c_str(), kBoundsMs[i] / 1000,
+                    static_cast<unsigned long long>(cumulative));
+    } else {
+      std::snprintf(line, sizeof(line), "%s_bucket{le=\"+Inf\"} %llu\n", name.c_str(),
+                    static_cast<unsigned long long>(cumulative));
+    }
+    out += line;
+  }
+  std::snprintf(line, sizeof(line), "%s_sum %.6f\n%s_count %llu\n", name.c_str(), sum_us_ / 1e6, name.c_str(),
+                static_cast<unsigned long long>(count_.load()));
+  out += line;
+}
+
+std::string Metrics::Render(size_t active_sessions) const {
+  std::string out;
+  auto counter = [&](const char* name, const char* help, uint64_t value, const char* type = "counter") {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " +
+           std::to_string(value) + "\n";
+  };
+  counter("speakup_sessions_active", "Sessions (connected clients) now.", active_sessions, "gauge");
+  counter("speakup_sessions_started_total", "Sessions started.", sessions_started);
+  counter("speakup_sessions_refused_total", "Clients refused because the server was full.", sessions_refused);
+  counter("speakup_frames_in_total", "Decoded frames received from clients.", frames_in);
+  counter("speakup_frames_processed_total", "Frames run through the face pipeline.", frames_processed);
+  counter("speakup_frames_dropped_total", "Frames replaced by a newer one before a worker took them.", frames_dropped);
+  counter("speakup_results_sent_total", "Result messages sent on data channels.", results_sent);
+  queue.Render(out, "speakup_queue_seconds", "Frame decoded to processing started.");
+  detect.Render(out, "speakup_detect_seconds", "Face detection per frame (0 when tracking).");
+  landmarks.Render(out, "speakup_landmarks_seconds", "Warp and landmarks per frame.");
+  geometry.Render(out, "speakup_geometry_seconds", "Head pose per frame.");
+  total.Render(out, "speakup_frame_seconds", "Frame decoded to result sent.");
+  return out;
+}
+
+}  // namespace speakup::server

@@ -1,0 +1,41 @@
+// /metrics in Prometheus' text format: counters, a gauge and cumulative histograms.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <sstream>
+
+#include "metrics.h"
+
+namespace speakup::server {
+namespace {
+
+TEST(Metrics, CountersAndGaugeInTextFormat) {
+  Metrics metrics;
+  metrics.frames_in += 7;
+  metrics.sessions_refused++;
+  const std::string text = metrics.Render(3);
+  EXPECT_NE(text.find("# TYPE speakup_sessions_active gauge\nspeakup_sessions_active 3\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("# TYPE speakup_frames_in_total counter\nspeakup_frames_in_total 7\n"), std::string::npos);
+  EXPECT_NE(text.find("speakup_sessions_refused_total 1\n"), std::string::npos);
+  // Every line is a comment or "name[{labels}] value".
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("# ", 0) == 0) continue;
+    EXPECT_EQ(std::count(line.begin(), line.end(), ' '), 1) << line;
+  }
+}
+
+TEST(Metrics, HistogramBucketsAreCumulativeInSeconds) {
+  Metrics metrics;
+  for (double ms : {0.5, 2.5, 2.5, 40.0, 500.0}) metrics.total.Observe(ms);
+  const std::string text = metrics.Render(0);
+  EXPECT_NE(text.find("speakup_frame_seconds_bucket{le=\"0.001\"} 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("speakup_frame_seconds_bucket{le=\"0.003\"} 3\n"), std::string::npos);
+  EXPECT_NE(text.find("speakup_frame_seconds_bucket{le=\"0.06\"} 4\n"), std::string::npos);
+  EXPECT_NE(text.find("speakup_frame_seconds_bucket{le=\"+Inf\"} 5\n"), std::string::npos);
+  EXPECT_NE(text.find("speakup_frame_seconds_count 5\n"), std::string::npos);
+  EXPECT_NE(text.find("speakup_frame_seconds_sum 0.545500\n"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace speakup::server
