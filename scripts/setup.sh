@@ -52,6 +52,8 @@ nodejs
 npm
 python3
 ca-certificates
+curl
+openssl
 '
 # build-essential cmake pkg-config: the build. clang libclang-rt-14-dev: libFuzzer, sanitizers.
 # libxnnpack-dev libflatbuffers-dev flatbuffers-compiler libfp16-dev libpthreadpool-dev

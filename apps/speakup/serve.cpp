@@ -22,6 +22,8 @@ CLI::App* AddServeCommand(CLI::App& app) {
   serve->add_option("--port", options.port, "Port (0: any free port)")->check(CLI::Range(0, 65535))->capture_default_str();
   serve->add_option("--tls-cert", options.tls_cert, "TLS certificate (PEM); with --tls-key, serves HTTPS/WSS");
   serve->add_option("--tls-key", options.tls_key, "TLS private key (PEM)");
+  serve->add_flag("--insecure", options.insecure, "Allow plain HTTP on a non-loopback --host (prints a warning)");
+  serve->add_option("--token", options.token, "Access token clients must give (page address ?token=...)");
   serve->add_option("--max-sessions", options.max_sessions, "Most concurrent clients (0: 4 per inference thread)")
       ->capture_default_str();
   serve->add_option("--threads", options.threads, "Inference threads (0: one per core)")->capture_default_str();

@@ -12,7 +12,9 @@ namespace speakup::server {
 struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;             // 0: any free port (see Server::port())
-  std::string tls_cert, tls_key;  // PEM files; both or neither
+  std::string tls_cert, tls_key;  // PEM files; both or neither (required off loopback, or `insecure`)
+  bool insecure = false;       // allow plain HTTP on a non-loopback address (warns)
+  std::string token;           // if set, clients must open /ws?token=<token>
   int max_sessions = 0;        // 0: from the thread count (see README)
   size_t threads = 0;          // inference threads; 0: one per core
   std::string web_root;        // the browser client (web/)

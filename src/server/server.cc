@@ -54,7 +54,8 @@ struct Server::Impl {
   int max_sessions = 0;
 
   void ServeFile(SoupServerMessage* message, const char* path);
-  void OnWebSocket(SoupWebsocketConnection* connection);
+  void OnWebSocket(SoupServerMessage* message, SoupWebsocketConnection* connection);
+  void Refuse(SoupWebsocketConnection* connection, const std::string& code, const std::string& why);
   void CloseAll(const std::string& reason) {
     auto all = sessions;  // Close() erases from `sessions`
     for (auto& [id, session] : all) session->Close(reason);
@@ -106,14 +107,38 @@ void Server::Impl::ServeFile(SoupServerMessage* message, const char* request_pat
   soup_server_message_set_response(message, ContentType(file), SOUP_MEMORY_COPY, body.data(), body.size());
 }
 
-void Server::Impl::OnWebSocket(SoupWebsocketConnection* connection) {
+void Server::Impl::Refuse(SoupWebsocketConnection* connection, const std::string& code, const std::string& why) {
+  const std::string refusal = ErrorJson(code, why);
+  soup_websocket_connection_send_text(connection, refusal.c_str());
+  soup_websocket_connection_close(connection, SOUP_WEBSOCKET_CLOSE_POLICY_VIOLATION, code.c_str());
+}
+
+void Server::Impl::OnWebSocket(SoupServerMessage* message, SoupWebsocketConnection* connection) {
+  if (!options.token.empty()) {
+    // The token comes in the WebSocket URL: /ws?token=... (the page forwards its own ?token=).
+    std::string given;
+    if (const char* query = g_uri_get_query(soup_server_message_get_uri(message))) {
+      GHashTable* fields = g_uri_parse_params(query, -1, "&", G_URI_PARAMS_NONE, nullptr);
+      if (fields) {
+        if (auto* value = static_cast<const char*>(g_hash_table_lookup(fields, "token"))) given = value;
+        g_hash_table_unref(fields);
+      }
+    }
+    // Compared in constant time, so response timing does not reveal the token.
+    unsigned char differ = given.size() != options.token.size();
+    for (size_t i = 0; i < options.token.size(); ++i) {
+      differ |= static_cast<unsigned char>(options.token[i] ^ (i < given.size() ? given[i] : 0));
+    }
+    if (differ) {
+      metrics.sessions_refused++;
+      Refuse(connection, "unauthorized", "this server needs an access token: add ?token=... to the page address");
+      return;
+    }
+  }
   if (static_cast<int>(sessions.size()) >= max_sessions) {
-    const std::string refusal = ErrorJson("server_full", "the server is serving its maximum of " +
-                                                             std::to_string(max_sessions) +
-                                                             " sessions; try again later");
     metrics.sessions_refused++;
-    soup_websocket_connection_send_text(connection, refusal.c_str());
-    soup_websocket_connection_close(connection, SOUP_WEBSOCKET_CLOSE_GOING_AWAY, "server full");
+    Refuse(connection, "server_full", "the server is serving its maximum of " + std::to_string(max_sessions) +
+                                          " sessions; try again later");
     return;
   }
   metrics.sessions_started++;
@@ -135,6 +160,15 @@ Expected<std::unique_ptr<Server>> Server::Create(const ServerOptions& options) {
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   if (options.tls_cert.empty() != options.tls_key.empty()) return Error("give both --tls-cert and --tls-key, or neither");
+  const bool loopback = options.host == "127.0.0.1" || options.host == "localhost" || options.host == "::1";
+  if (!loopback && options.tls_cert.empty()) {
+    if (!options.insecure) {
+      return Error("listening on " + options.host + " (beyond this machine) needs TLS: give --tls-cert and --tls-key "
+                   "(browsers also need HTTPS for the camera there), or --insecure to serve plain HTTP anyway");
+    }
+    std::fprintf(stderr, "speakup serve: warning: serving plain HTTP on %s (--insecure): signaling and "
+                         "tokens travel unencrypted\n", options.host.c_str());
+  }
   if (!std::filesystem::is_regular_file(std::filesystem::path(options.web_root) / "index.html")) {
     return Error("no web client at '" + options.web_root + "' (index.html missing); run `make build` from the repository");
   }
@@ -183,8 +217,8 @@ Expected<std::unique_ptr<Server>> Server::Create(const ServerOptions& options) {
       raw, nullptr);
   soup_server_add_websocket_handler(
       impl->soup.get(), "/ws", nullptr, nullptr,
-      +[](SoupServer*, SoupServerMessage*, const char*, SoupWebsocketConnection* connection, gpointer data) {
-        static_cast<Impl*>(data)->OnWebSocket(connection);
+      +[](SoupServer*, SoupServerMessage* message, const char*, SoupWebsocketConnection* connection, gpointer data) {
+        static_cast<Impl*>(data)->OnWebSocket(message, connection);
       },
       raw, nullptr);
   media::GObjectPtr<GInetAddress> address(g_inet_address_new_from_string(

@@ -205,6 +205,23 @@ try {
   check('SIGTERM stops the server cleanly', exited?.code === 0, JSON.stringify(exited));
 }
 
+// An access token: a page without it is refused with a clear message, a page with it connects.
+const guarded = await startServer(['--token', 's3cret', '--threads', '1']);
+try {
+  const without = await browser.newPage('without-token');
+  await without.goto(guarded.url + '?autostart=1');
+  const refused = await waitFor(without, () => window.speakup?.lastError?.code === 'unauthorized', null, 10000);
+  check('without the token the page is refused and says why', refused &&
+    /token/i.test(await without.evaluate(() => document.body.innerText)));
+  await without.close();
+  const withToken = await browser.newPage('with-token');
+  await withToken.goto(guarded.url + '?autostart=1&token=s3cret');
+  check('with the token the page connects', await waitFor(withToken, () => window.speakup?.state === 'connected', null, 25000));
+  await withToken.close();
+} finally {
+  guarded.process.kill('SIGTERM');
+}
+
 await browser.close();
 clearTimeout(deadline);
 fs.rmSync(work, { recursive: true, force: true });
