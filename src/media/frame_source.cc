@@ -81,18 +81,6 @@ bool FitsLimits(int width, int height, const SourceOptions& options) {
          (options.max_height <= 0 || height <= options.max_height);
 }
 
-// What the appsink accepts: formats convert.cc turns into RGB, square pixels, within the size limits.
-CapsPtr SinkCaps(const SourceOptions& options) {
-  CapsPtr caps(gst_caps_from_string(
-      (std::string("video/x-raw, format=(string)") + kSinkFormats + ", pixel-aspect-ratio=(fraction)1/1").c_str()));
-  GstStructure* structure = gst_caps_get_structure(caps.get(), 0);
-  if (options.max_width > 0) gst_structure_set(structure, "width", GST_TYPE_INT_RANGE, 1, options.max_width, nullptr);
-  if (options.max_height > 0) {
-    gst_structure_set(structure, "height", GST_TYPE_INT_RANGE, 1, options.max_height, nullptr);
-  }
-  return caps;
-}
-
 }  // namespace
 
 class FrameSource::Impl {
@@ -284,7 +272,7 @@ Expected<std::vector<GstElement*>> AddChain(GstElement* bin, std::initializer_li
 }
 
 void ConfigureAppsink(GstElement* appsink, const SourceOptions& options, bool camera) {
-  CapsPtr caps = SinkCaps(options);
+  CapsPtr caps = SinkCaps(options.max_width, options.max_height);
   g_object_set(appsink, "caps", caps.get(), "sync", FALSE, "emit-signals", FALSE, "enable-last-sample", FALSE,
                "max-buffers", camera ? 1u : kFileQueueFrames, "drop", camera ? TRUE : FALSE, nullptr);
 }

@@ -1,10 +1,10 @@
 #include "gst_util.h"
 
-#include "convert.h"
-
 #include <algorithm>
 #include <cctype>
 #include <cstring>
+
+#include "convert.h"
 
 namespace speakup::media {
 
@@ -149,6 +149,15 @@ std::string ExtensionOf(const std::string& path) {
   size_t dot = path.find_last_of('.');
   if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) return "";
   return Lowercase(path.substr(dot));
+}
+
+CapsPtr SinkCaps(int max_width, int max_height) {
+  CapsPtr caps(gst_caps_from_string(
+      (std::string("video/x-raw, format=(string)") + kSinkFormats + ", pixel-aspect-ratio=(fraction)1/1").c_str()));
+  GstStructure* structure = gst_caps_get_structure(caps.get(), 0);
+  if (max_width > 0) gst_structure_set(structure, "width", GST_TYPE_INT_RANGE, 1, max_width, nullptr);
+  if (max_height > 0) gst_structure_set(structure, "height", GST_TYPE_INT_RANGE, 1, max_height, nullptr);
+  return caps;
 }
 
 }  // namespace speakup::media

@@ -43,6 +43,10 @@ Expected<BufferPtr> BufferFromFrame(const Frame& frame, const GstVideoInfo& info
 // Caps for `width` x `height` RGB at `fps` (0 = a still image, framerate 0/1).
 CapsPtr RgbCaps(int width, int height, double fps);
 
+// What a frame appsink accepts: the formats convert.h turns into RGB, square pixels, at most
+// max_width x max_height (0: no limit; a scaler before the sink downscales to fit).
+CapsPtr SinkCaps(int max_width, int max_height);
+
 // Sets the pipeline to PLAYING, or fails with the first error on its bus.
 Status StartPipeline(GstElement* pipeline, const std::string& what);
 

@@ -855,13 +855,7 @@ Status WebRtcPeer::Impl::LinkCamera(GstPad* pad, const CodecChain& chain) {
     g_object_set(decoder, "output-corrupt", FALSE, nullptr);
   }
   g_object_set(scaler, "add-borders", FALSE, nullptr);
-  CapsPtr caps(gst_caps_from_string(
-      (std::string("video/x-raw, format=(string)") + kSinkFormats + ", pixel-aspect-ratio=(fraction)1/1").c_str()));
-  GstStructure* structure = gst_caps_get_structure(caps.get(), 0);
-  if (options.max_width > 0) gst_structure_set(structure, "width", GST_TYPE_INT_RANGE, 1, options.max_width, nullptr);
-  if (options.max_height > 0) {
-    gst_structure_set(structure, "height", GST_TYPE_INT_RANGE, 1, options.max_height, nullptr);
-  }
+  CapsPtr caps = SinkCaps(options.max_width, options.max_height);
   g_object_set(sink, "caps", caps.get(), "sync", FALSE, "async", FALSE, "max-buffers", 1u, "drop", TRUE,
                "emit-signals", FALSE, "enable-last-sample", FALSE, nullptr);
   GstAppSinkCallbacks sink_callbacks{};
