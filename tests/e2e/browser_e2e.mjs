@@ -9,18 +9,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { launch } from '../../web/test/chromium.mjs';
+import { checker } from '../../web/test/checks.mjs';
 
 const bin = process.env.SPEAKUP_BIN;
 if (!bin) throw new Error('set SPEAKUP_BIN to the speakup program');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'speakup-e2e-'));
 const outDir = process.env.SPEAKUP_E2E_OUT ?? work;
-let passed = 0, failed = 0;
-const check = (name, ok, detail = '') => {
-  if (ok) passed++; else failed++;
-  console.log(`${ok ? 'PASS' : 'FAIL'}: ${name}${detail ? ` (${detail})` : ''}`);
-};
+const { check, finish } = checker('browser_e2e', 240000);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const deadline = setTimeout(() => { console.log('FAIL: the test took longer than 240 s'); process.exit(1); }, 240000);
 
 // The fake camera: the face video as MJPEG, repeated to last a minute (Chromium 156 does not loop
 // its fake capture file; MJPEG keeps a minute at 640x480 to ~60 MB where y4m would need 800).
@@ -223,7 +219,5 @@ try {
 }
 
 await browser.close();
-clearTimeout(deadline);
 fs.rmSync(work, { recursive: true, force: true });
-console.log(`browser_e2e: ${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish();

@@ -8,19 +8,16 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 
+import { checker } from '../../web/test/checks.mjs';
+
 const require = createRequire(new URL('../../web/package.json', import.meta.url));
 const puppeteer = require('puppeteer-core');
 const FIREFOX = process.env.SPEAKUP_FIREFOX ?? '/usr/bin/firefox-esr';
 const bin = process.env.SPEAKUP_BIN;
 if (!bin) throw new Error('set SPEAKUP_BIN to the speakup program');
 if (!fs.existsSync(FIREFOX)) throw new Error(`no Firefox at ${FIREFOX} (apt-get install firefox-esr)`);
-let passed = 0, failed = 0;
-const check = (name, ok, detail = '') => {
-  if (ok) passed++; else failed++;
-  console.log(`${ok ? 'PASS' : 'FAIL'}: ${name}${detail ? ` (${detail})` : ''}`);
-};
+const { check, finish } = checker('firefox_e2e', 120000);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const deadline = setTimeout(() => { console.log('FAIL: the test took longer than 120 s'); process.exit(1); }, 120000);
 
 const server = spawn(bin, ['serve', '--port', '0', '--threads', '2'], { stdio: ['ignore', 'pipe', 'inherit'] });
 let output = '';
@@ -74,6 +71,4 @@ try {
   await browser.close();
   server.kill('SIGTERM');
 }
-clearTimeout(deadline);
-console.log(`firefox_e2e: ${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish();

@@ -10,21 +10,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServer } from './http_ws.mjs';
 import { launch } from './chromium.mjs';
+import { checker } from './checks.mjs';
 
 const WEB = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DELAY_MS = 40;
-const watchdog = setTimeout(() => {
-  console.error('fake_server_e2e: timed out after 150 s');
-  process.exit(1);
-}, 150000);
-
-let passed = 0;
-let failed = 0;
-function check(name, ok, detail = '') {
-  if (ok) passed += 1;
-  else failed += 1;
-  console.log(`${ok ? 'ok  ' : 'FAIL'} ${name}${detail && !ok ? `: ${detail}` : ''}`);
-}
+const { check, finish } = checker('fake_server_e2e', 150000);
 
 // ---------------------------------------------------------------------------------------------
 // Relay: client WebSockets at /ws <-> the fake server page at /fake-server.
@@ -370,6 +360,4 @@ try {
 const unexpected = problems.filter((p) => !/WebSocket connection to .* failed/.test(p.text));
 check('no console errors or exceptions in the pages', unexpected.length === 0,
   unexpected.map((p) => `[${p.page}] ${p.kind}: ${p.text}`).join('\n'));
-clearTimeout(watchdog);
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed === 0 ? 0 : 1);
+finish();

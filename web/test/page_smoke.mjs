@@ -8,20 +8,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServer } from './http_ws.mjs';
 import { launch } from './chromium.mjs';
+import { checker } from './checks.mjs';
 
 const WEB = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const watchdog = setTimeout(() => {
-  console.error('page_smoke: timed out after 90 s');
-  process.exit(1);
-}, 90000);
-
-let passed = 0;
-let failed = 0;
-function check(name, ok, detail = '') {
-  if (ok) passed += 1;
-  else failed += 1;
-  console.log(`${ok ? 'ok  ' : 'FAIL'} ${name}${detail && !ok ? `: ${detail}` : ''}`);
-}
+const { check, finish } = checker('page_smoke', 90000);
 
 // The browser's own report of the refused WebSocket is expected when there is no server.
 const expectedConsole = (p) => p.kind === 'console' && /WebSocket connection to .*\/ws.* failed/.test(p.text);
@@ -138,6 +128,4 @@ const unexpected = problems.filter((p) => !expectedConsole(p));
 check('no console errors or exceptions (besides the refused WebSocket)', unexpected.length === 0,
   unexpected.map((p) => `[${p.page}] ${p.kind}: ${p.text}`).join('\n'));
 check('the refused WebSocket was reported by the browser', problems.some(expectedConsole));
-clearTimeout(watchdog);
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed === 0 ? 0 : 1);
+finish();
