@@ -7,7 +7,10 @@
 #   make build     release build in build/release
 #   make run       build, then build/release/apps/speakup/speakup $(RUN_ARGS)
 #   make test      build, then run every test with CTest
-#   make asan      build in build/asan with AddressSanitizer + UBSan and run the tests
+#   make asan      build in build/asan with AddressSanitizer + UBSan + LeakSanitizer and run the tests
+#   make soak      the server fault tests at full size: 200 peers vanishing mid-stream (CI runs 40),
+#                  on the release build and then under ASan + LeakSanitizer
+#   make capacity  speakup bench capacity: how many 30 fps cameras this machine serves
 #   make fuzz      build the libFuzzer targets in build/fuzz and fuzz the model loader for FUZZ_SECONDS s
 #                  (make test also runs every target: the loader 60 s, signaling and results 20 s each)
 #   make clean     remove build/
@@ -41,7 +44,7 @@ ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:fast_unwind_on_malloc=0 LSAN_OPTIONS=sup
 # The fuzz build also has ASan+UBSan on all code, so the fuzzer finds memory errors in the engine.
 FUZZ_SANITIZE ?= ON
 
-.PHONY: all setup models build run test asan fuzz fuzz-build clean
+.PHONY: all setup models build run test asan soak capacity fuzz fuzz-build clean
 
 all: build
 
@@ -68,6 +71,19 @@ asan: setup
 	  $(MODELS_DEF)
 	cmake --build $(ASAN_DIR) -j$(JOBS)
 	$(ASAN_ENV) ctest --test-dir $(ASAN_DIR) --output-on-failure --no-tests=error -j$(JOBS)
+
+# The long fault run: everything in tests/e2e/server_faults.mjs with 200 vanishing peers, first on
+# the release build, then on the sanitizer build (leaks in the server are reported when it exits).
+SOAK_PEERS ?= 200
+soak: build
+	SPEAKUP_VANISH_PEERS=$(SOAK_PEERS) SPEAKUP_BIN=$(BUILD_DIR)/apps/speakup/speakup node tests/e2e/server_faults.mjs
+	cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSPEAKUP_SANITIZE=ON -DBUILD_TESTING=ON $(MODELS_DEF)
+	cmake --build $(ASAN_DIR) -j$(JOBS) --target speakup
+	$(ASAN_ENV) SPEAKUP_VANISH_PEERS=$(SOAK_PEERS) SPEAKUP_BIN=$(ASAN_DIR)/apps/speakup/speakup \
+	  SPEAKUP_LOADGEN_BIN=$(BUILD_DIR)/apps/speakup/speakup SPEAKUP_SANITIZED=1 node tests/e2e/server_faults.mjs
+
+capacity: build
+	$(BUILD_DIR)/apps/speakup/speakup bench capacity $(CAPACITY_ARGS)
 
 # The compilers are given both ways: CC/CXX for a fresh tree, -DCMAKE_*_COMPILER so an existing
 # tree configured with gcc is not silently reused. The seeds (the real models) are copied afresh each

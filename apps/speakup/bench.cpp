@@ -31,6 +31,7 @@ struct BenchOptions {
 
 CLI::App* pipeline_command = nullptr;
 CLI::App* e2e_command = nullptr;
+CLI::App* capacity_command = nullptr;
 int e2e_seconds = 20;
 
 struct Result {
@@ -65,6 +66,9 @@ CLI::App* AddBenchCommand(CLI::App& app) {
                                              "results per second and round-trip latency");
   e2e_command->add_option("--duration", e2e_seconds, "Seconds to measure")->check(CLI::Range(2, 600))->capture_default_str();
   e2e_command->add_flag("--json", options.json, "Print JSON instead of text");
+  capacity_command = bench->add_subcommand("capacity", "Concurrent 30 fps clients the server holds (>= 95% of frames "
+                                                       "answered, p95 <= 100 ms), CPU and memory per stream");
+  AddCapacityOptions(capacity_command);
   return bench;
 }
 
@@ -153,6 +157,7 @@ int RunE2eBench(const char* self) {
 int RunBench(const char* self) {
   if (pipeline_command->parsed()) return RunPipelineBench();
   if (e2e_command->parsed()) return RunE2eBench(self);
+  if (capacity_command->parsed()) return RunCapacityBench();
   std::vector<Result> results;
   for (const std::string& name : options.models) {
     auto model = engine::Model::Load(options.models_dir + "/" + name + ".tflite");

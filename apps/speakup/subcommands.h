@@ -7,6 +7,9 @@ namespace speakup::app {
 // `speakup bench`: engine latency per model, 1 and 2 threads.
 CLI::App* AddBenchCommand(CLI::App& app);
 int RunBench(const char* self);  // self: this program's path (bench e2e runs it as the server)
+// `speakup bench capacity` (bench_capacity.cpp).
+void AddCapacityOptions(CLI::App* capacity);
+int RunCapacityBench();
 
 // `speakup mesh`: landmarks and head pose for images, videos and cameras.
 CLI::App* AddMeshCommand(CLI::App& app);
@@ -15,5 +18,9 @@ int RunMesh();
 // `speakup serve`: the face server.
 CLI::App* AddServeCommand(CLI::App& app);
 int RunServe();
+
+// `speakup loadgen`: N native WebRTC clients against a running server.
+CLI::App* AddLoadgenCommand(CLI::App& app);
+int RunLoadgen();
 
 }  // namespace speakup::app

@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "speakup/status.h"
 
@@ -16,6 +17,10 @@ struct ServerOptions {
   bool insecure = false;       // allow plain HTTP on a non-loopback address (warns)
   std::string token;           // if set, clients must open /ws?token=<token>
   int max_sessions = 0;        // 0: from the thread count (see README)
+  // Browser pages from these origins (exact, e.g. "https://app.example.com"; "*": any) may open
+  // /ws besides the server's own origin; stops other sites hijacking a user's server.
+  std::vector<std::string> allowed_origins;
+  int max_sessions_per_ip = 4;  // open sessions per client address; 0: no per-address limit
   size_t threads = 0;          // inference threads; 0: one per core
   std::string web_root;        // the browser client (web/)
   std::string models_dir;

@@ -100,6 +100,7 @@ struct PeerStats {
   uint64_t rtp_packets = 0;       // video RTP packets that reached the depayloader
   uint64_t frames_decoded = 0;    // frames handed to on_frame
   uint64_t frames_unmatched = 0;  // frames whose RTP timestamp had to be guessed (should stay 0)
+  uint64_t frames_undecoded = 0;  // frames that arrived but never left the decoder (corrupt, incomplete)
   uint64_t key_frame_requests = 0;
   uint64_t data_sent = 0;         // messages sent on the data channel
   uint64_t data_dropped = 0;      // messages dropped: channel not open or congested

@@ -109,6 +109,7 @@ class SourceId {
   }
   // The source removed itself (its callback returned G_SOURCE_REMOVE): forget the id.
   void forget() { id_ = 0; }
+  explicit operator bool() const { return id_ != 0; }
 
  private:
   guint id_ = 0;

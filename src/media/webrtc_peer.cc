@@ -219,7 +219,9 @@ class WebRtcPeer::Impl : public std::enable_shared_from_this<WebRtcPeer::Impl> {
   std::atomic<bool> annotated_ready{false};
   std::atomic<int64_t> last_packet_ns{0};
   std::atomic<uint64_t> rtp_packets{0}, frames_decoded{0}, frames_unmatched{0}, key_frame_requests{0},
-      data_sent{0}, data_dropped{0}, annotated_frames{0};
+      data_sent{0}, data_dropped{0}, annotated_frames{0}, frames_undecoded{0};
+  uint64_t undecoded_reported = 0;  // main context: frames_undecoded at the last report
+  Clock::time_point undecoded_report_time{};
 };
 
 namespace {
@@ -588,8 +590,12 @@ void WebRtcPeer::Impl::OnRemoteDescriptionSet(const std::string& error) {
                             &camera);
       GObjectPtr<GstWebRTCRTPTransceiver> owned_camera(camera);
     }
-    Status connected = ConnectAnnotatedVideo();
-    if (!connected.ok()) ReportError(connected.message());
+    // A client that offers no receiving m-line simply gets no annotated video (SendAnnotatedFrame
+    // says so if it is asked for one): that is no error worth a log line per session.
+    if (offer.return_mline >= 0) {
+      Status connected = ConnectAnnotatedVideo();
+      if (!connected.ok()) ReportError(connected.message());
+    }
   }
   PromisePtr promise(NewPromise(this, OfferStep::kAnswerCreated));
   g_signal_emit_by_name(webrtc, "create-answer", nullptr, promise.get());
@@ -907,8 +913,20 @@ uint32_t WebRtcPeer::Impl::RtpTimeFor(GstClockTime pts) {
       result = after->second;
     }
   }
-  // Frames leave the decoder in presentation order: nothing older is asked for again.
-  rtp_times.erase(rtp_times.begin(), rtp_times.upper_bound(pts));
+  // Frames leave the decoder in presentation order: nothing older is asked for again. Older RTP
+  // timestamps than this frame's were frames that never came out of the decoder (corrupt, or
+  // incomplete after packet loss).
+  const auto end = rtp_times.upper_bound(pts);
+  uint64_t skipped = 0;
+  bool have_previous = false;
+  uint32_t previous = 0;
+  for (auto it = rtp_times.begin(); it != end; ++it) {
+    if (it->second != result && (!have_previous || it->second != previous)) ++skipped;
+    have_previous = true;
+    previous = it->second;
+  }
+  frames_undecoded += skipped;
+  rtp_times.erase(rtp_times.begin(), end);
   return result;
 }
 
@@ -1059,6 +1077,16 @@ gboolean WebRtcPeer::Impl::OnTimer() {
     }
     return G_SOURCE_CONTINUE;
   }
+  // Decoders report broken frames only in debug logs: say it here, at most every few seconds, and
+  // ask for a key frame to start afresh from.
+  const uint64_t undecoded = frames_undecoded.load();
+  if (undecoded > undecoded_reported && now - undecoded_report_time >= kWarningInterval) {
+    ReportError(std::to_string(undecoded - undecoded_reported) + " frame(s) from the client could not be decoded " +
+                "(a corrupt or incomplete video stream); asking the client for a key frame");
+    undecoded_reported = undecoded;
+    undecoded_report_time = now;
+    RequestKeyFrame(true);
+  }
   if (options.media_timeout_ms > 0) {
     const int64_t last = last_packet_ns.load();
     const Clock::time_point since = last > 0 ? Clock::time_point(std::chrono::nanoseconds(last)) : connected_time;
@@ -1156,6 +1184,7 @@ PeerStats WebRtcPeer::stats() const {
   stats.rtp_packets = impl_->rtp_packets;
   stats.frames_decoded = impl_->frames_decoded;
   stats.frames_unmatched = impl_->frames_unmatched;
+  stats.frames_undecoded = impl_->frames_undecoded;
   stats.key_frame_requests = impl_->key_frame_requests;
   stats.data_sent = impl_->data_sent;
   stats.data_dropped = impl_->data_dropped;

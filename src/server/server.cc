@@ -1,14 +1,18 @@
 #include "speakup/server.h"
 
 #include <glib-unix.h>
+#include <malloc.h>
 #include <libsoup/soup.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <optional>
 #include <random>
+#include <string_view>
 #include <thread>
 
 #include "gst_handles.h"
@@ -31,11 +35,51 @@ const char* ContentType(const std::filesystem::path& path) {
   return "application/octet-stream";
 }
 
+constexpr size_t kSessionsPerThread = 5;
+
 std::string RandomId() {
   static std::mt19937_64 random(std::random_device{}());
   char id[17];
   std::snprintf(id, sizeof(id), "%016llx", static_cast<unsigned long long>(random()));
   return id;
+}
+
+struct GUriUnref {
+  void operator()(GUri* uri) const { g_uri_unref(uri); }
+};
+
+struct HostAndPort {
+  std::string host;  // lower case; an IPv6 address without brackets
+  int port = 0;
+  bool operator==(const HostAndPort&) const = default;
+};
+
+// The host and port of an http(s) origin such as "https://app.example.com" (a missing port is the
+// scheme's default); nullopt for anything else ("null", other schemes, paths, user names).
+std::optional<HostAndPort> ParseOrigin(const std::string& origin) {
+  std::unique_ptr<GUri, GUriUnref> uri(g_uri_parse(origin.c_str(), G_URI_FLAGS_NONE, nullptr));
+  if (!uri || !g_uri_get_host(uri.get()) || !*g_uri_get_host(uri.get()) || g_uri_get_userinfo(uri.get()) ||
+      g_uri_get_query(uri.get()) || g_uri_get_fragment(uri.get()) || *g_uri_get_path(uri.get()) != '\0') {
+    return std::nullopt;
+  }
+  const std::string scheme = g_uri_get_scheme(uri.get());  // always lower case
+  if (scheme != "http" && scheme != "https") return std::nullopt;
+  const int port = g_uri_get_port(uri.get());
+  media::GCharPtr host(g_ascii_strdown(g_uri_get_host(uri.get()), -1));
+  return HostAndPort{host.get(), port > 0 ? port : (scheme == "https" ? 443 : 80)};
+}
+
+// Whether a page from `origin` (a browser's Origin header) may open a session: it is the server's
+// own origin (same host and port as the Host header the browser sent; http or https), or listed.
+bool OriginAllowed(const std::string& origin, const char* host_header, bool tls,
+                   const std::vector<std::string>& allowed_origins) {
+  for (const std::string& allowed : allowed_origins) {
+    if (allowed == "*" || allowed == origin) return true;
+  }
+  if (!host_header || std::string_view(host_header).find_first_of("/@?#\\") != std::string_view::npos) return false;
+  const auto page = ParseOrigin(origin);
+  const auto server = ParseOrigin(std::string(tls ? "https://" : "http://") + host_header);
+  return page && server && *page == *server;
 }
 
 }  // namespace
@@ -49,13 +93,33 @@ struct Server::Impl {
   media::GObjectPtr<SoupServer> soup;
   media::MainLoopPtr loop;
   std::map<std::string, std::shared_ptr<Session>> sessions;
+  std::map<std::string, std::string> session_addresses;  // session id -> client IP (per-address limit)
   int port = 0;
   bool tls = false;
   int max_sessions = 0;
 
+  media::SourceId trim_timer;
+
+  // A session's WebRTC pipeline frees memory on many threads, which glibc keeps in per-thread
+  // arenas: without giving it back, the resident size ratchets up with every wave of clients.
+  // Trimmed a second after sessions close (at most once a second), on the main loop.
+  void ScheduleTrim() {
+    if (trim_timer) return;
+    trim_timer.reset(g_timeout_add_seconds(1, +[](gpointer data) -> gboolean {
+      auto* self = static_cast<Impl*>(data);
+      self->trim_timer.forget();
+      malloc_trim(0);
+      return G_SOURCE_REMOVE;
+    }, this));
+  }
+
   void ServeFile(SoupServerMessage* message, const char* path);
   void OnWebSocket(SoupServerMessage* message, SoupWebsocketConnection* connection);
   void Refuse(SoupWebsocketConnection* connection, const std::string& code, const std::string& why);
+  int SessionsFrom(const std::string& address) const {
+    return static_cast<int>(std::count_if(session_addresses.begin(), session_addresses.end(),
+                                          [&](const auto& entry) { return entry.second == address; }));
+  }
   void CloseAll(const std::string& reason) {
     auto all = sessions;  // Close() erases from `sessions`
     for (auto& [id, session] : all) session->Close(reason);
@@ -114,6 +178,18 @@ void Server::Impl::Refuse(SoupWebsocketConnection* connection, const std::string
 }
 
 void Server::Impl::OnWebSocket(SoupServerMessage* message, SoupWebsocketConnection* connection) {
+  // Cross-site WebSocket hijacking: any page a user visits could otherwise open sessions on their
+  // server. Browsers always send Origin; native clients (curl, the load generator) send none.
+  SoupMessageHeaders* headers = soup_server_message_get_request_headers(message);
+  if (const char* origin = soup_message_headers_get_one(headers, "Origin")) {
+    if (!OriginAllowed(origin, soup_message_headers_get_one(headers, "Host"), tls, options.allowed_origins)) {
+      metrics.sessions_refused++;
+      Refuse(connection, "forbidden_origin", std::string("pages from ") + origin +
+                                                 " may not use this server; start it with --allow-origin " + origin +
+                                                 " to allow them");
+      return;
+    }
+  }
   if (!options.token.empty()) {
     // The token comes in the WebSocket URL: /ws?token=... (the page forwards its own ?token=).
     std::string given;
@@ -135,6 +211,18 @@ void Server::Impl::OnWebSocket(SoupServerMessage* message, SoupWebsocketConnecti
       return;
     }
   }
+  // One address may not take every session (a runaway tab, a script), so others still get in.
+  const char* remote_host = soup_server_message_get_remote_host(message);
+  const std::string address = remote_host ? remote_host : "";
+  const int per_address_limit = options.max_sessions_per_ip;
+  if (per_address_limit > 0 && SessionsFrom(address) >= per_address_limit) {
+    metrics.sessions_refused++;
+    const std::string limit = std::to_string(per_address_limit);
+    Refuse(connection, "too_many_sessions",
+           "this address already has " + limit + " open sessions, the most the server allows one address "
+           "(--max-sessions-per-ip " + limit + "); close one and try again");
+    return;
+  }
   if (static_cast<int>(sessions.size()) >= max_sessions) {
     metrics.sessions_refused++;
     Refuse(connection, "server_full", "the server is serving its maximum of " + std::to_string(max_sessions) +
@@ -145,6 +233,7 @@ void Server::Impl::OnWebSocket(SoupServerMessage* message, SoupWebsocketConnecti
   std::string id = RandomId();
   auto session = std::make_shared<Session>(id, context);
   sessions[id] = session;
+  session_addresses[id] = address;
   session->Start(connection);
 }
 
@@ -160,6 +249,7 @@ Expected<std::unique_ptr<Server>> Server::Create(const ServerOptions& options) {
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   if (options.tls_cert.empty() != options.tls_key.empty()) return Error("give both --tls-cert and --tls-key, or neither");
+  if (options.max_sessions_per_ip < 0) return Error("--max-sessions-per-ip must be 0 (no limit) or more");
   const bool loopback = options.host == "127.0.0.1" || options.host == "localhost" || options.host == "::1";
   if (!loopback && options.tls_cert.empty()) {
     if (!options.insecure) {
@@ -176,9 +266,10 @@ Expected<std::unique_ptr<Server>> Server::Create(const ServerOptions& options) {
   if (!models) return Error(models.error());
   impl->models = std::move(*models);
   const size_t threads = options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
-  // A tracked 640x480 stream costs ~2.5 ms a frame, ~8% of a core at 30 fps: 4 streams per
-  // thread leave room for detection bursts and decoding (measured: README, capacity).
-  impl->max_sessions = options.max_sessions > 0 ? options.max_sessions : static_cast<int>(4 * threads);
+  // One 640x480 30 fps stream costs the server ~14% of a core (decoding, tracking, WebRTC;
+  // `speakup bench capacity` on the README's machine), so 5 per inference thread leaves ~30% for
+  // detection bursts and key frames. The same bench held 10 streams on 2 threads.
+  impl->max_sessions = options.max_sessions > 0 ? options.max_sessions : static_cast<int>(kSessionsPerThread * threads);
   impl->pool = std::make_unique<WorkerPool>(impl->models, threads);
   impl->context.pool = impl->pool.get();
   impl->context.models = &impl->models;
@@ -196,7 +287,11 @@ Expected<std::unique_ptr<Server>> Server::Create(const ServerOptions& options) {
   impl->context.webrtc.connect_timeout_ms = options.connect_timeout_ms;
   impl->context.webrtc.media_timeout_ms = options.silence_timeout_ms;
   Impl* raw = impl.get();
-  impl->context.on_closed = [raw](const std::string& id) { raw->sessions.erase(id); };
+  impl->context.on_closed = [raw](const std::string& id) {
+    raw->sessions.erase(id);
+    raw->session_addresses.erase(id);
+    raw->ScheduleTrim();
+  };
 
   GError* error = nullptr;
   media::GObjectPtr<GTlsCertificate> certificate;

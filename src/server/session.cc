@@ -34,13 +34,9 @@ void Session::Start(SoupWebsocketConnection* connection) {
       G_CALLBACK(+[](SoupWebsocketConnection*, gint type, GBytes* message, gpointer data) {
         auto self = static_cast<WeakSession*>(data)->lock();
         if (!self) return;
-        if (type != SOUP_WEBSOCKET_DATA_TEXT) {
-          self->Send(ErrorJson("bad_message", "signaling messages are JSON text, not binary"));
-          return;
-        }
         gsize size = 0;
         const char* text = static_cast<const char*>(g_bytes_get_data(message, &size));
-        self->OnText(std::string_view(text ? text : "", size));
+        self->OnMessage(static_cast<SoupWebsocketDataType>(type), std::string_view(text ? text : "", size));
       }),
       new WeakSession(weak_from_this()), DeleteWeak, GConnectFlags(0));
   closed_handler_ = g_signal_connect_data(
@@ -63,6 +59,22 @@ void Session::Send(const std::string& json) {
   if (socket_ && soup_websocket_connection_get_state(socket_.get()) == SOUP_WEBSOCKET_STATE_OPEN) {
     soup_websocket_connection_send_text(socket_.get(), json.c_str());
   }
+}
+
+void Session::OnMessage(SoupWebsocketDataType type, std::string_view text) {
+  if (closed_) return;
+  // Every message costs a reply and main-loop time, so a flood would starve the other sessions.
+  if (!flood_guard_.Allow(Clock::now())) {
+    Send(ErrorJson("flooding", "more than " + std::to_string(kMaxSignalingPerSecond) +
+                                   " signaling messages in a second; the session is closed"));
+    Close("the client sent more than " + std::to_string(kMaxSignalingPerSecond) + " signaling messages in a second");
+    return;
+  }
+  if (type != SOUP_WEBSOCKET_DATA_TEXT) {
+    Send(ErrorJson("bad_message", "signaling messages are JSON text, not binary"));
+    return;
+  }
+  OnText(text);
 }
 
 void Session::OnText(std::string_view text) {
@@ -266,10 +278,23 @@ void Session::Close(const std::string& reason) {
     g_signal_handler_disconnect(socket_.get(), message_handler_);
     g_signal_handler_disconnect(socket_.get(), closed_handler_);
     message_handler_ = closed_handler_ = 0;
-    if (soup_websocket_connection_get_state(socket_.get()) == SOUP_WEBSOCKET_STATE_OPEN) {
-      soup_websocket_connection_close(socket_.get(), SOUP_WEBSOCKET_CLOSE_NORMAL, nullptr);
+    // Dropping the last reference closes the socket at once: frames libsoup could not write yet are
+    // lost, and with client messages still unread the kernel resets the connection, so the client
+    // may lose the bye and replies it has not read yet (seen with a flood). So the reference lives
+    // until libsoup has done the closing handshake (the client's close frame, or its 5 s timeout).
+    SoupWebsocketConnection* connection = socket_.release();
+    const SoupWebsocketState state = soup_websocket_connection_get_state(connection);
+    if (state == SOUP_WEBSOCKET_STATE_CLOSED) {
+      g_object_unref(connection);
+    } else {
+      g_signal_connect(connection, "closed", G_CALLBACK(+[](SoupWebsocketConnection* closed, gpointer) {
+                         g_object_unref(closed);  // libsoup holds its own reference while emitting
+                       }),
+                       nullptr);
+      if (state == SOUP_WEBSOCKET_STATE_OPEN) {
+        soup_websocket_connection_close(connection, SOUP_WEBSOCKET_CLOSE_NORMAL, nullptr);
+      }
     }
-    socket_.reset();
   }
   timer_.reset();
   {

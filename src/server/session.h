@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 
+#include "flood_guard.h"
 #include "gst_handles.h"
 #include "metrics.h"
 #include "signaling.h"
@@ -59,6 +60,7 @@ class Session : public Job, public std::enable_shared_from_this<Session> {
     Clock::time_point arrived;
   };
 
+  void OnMessage(SoupWebsocketDataType type, std::string_view text);
   void OnText(std::string_view text);
   void OnOffer(const std::string& sdp);
   void OnOptions(const OptionsUpdate& update);
@@ -73,6 +75,7 @@ class Session : public Job, public std::enable_shared_from_this<Session> {
   media::SourceId timer_;
   std::atomic<bool> closed_{false};
   bool offered_ = false;
+  FloodGuard flood_guard_;  // main loop
   Clock::time_point started_ = Clock::now();
 
   // The peer is made and dropped on the main loop (which reads it without the lock) and used by

@@ -1,22 +1,22 @@
 // End to end in a real browser: `speakup serve` (real models, real GStreamer webrtcbin) and Debian's
 // headless Chromium with a fake camera playing a video of a real face (tests/data/video, turned into
-// y4m here). Checks that the page connects, results arrive for most frames, the face is found where
+// MJPEG here). Checks that the page connects, results arrive for most frames, the face is found where
 // it is, the stats fill, options change what comes back, bad signaling is answered without hurting
 // the session, a full server says so, and closing the tab frees the session.
 //   node tests/e2e/browser_e2e.mjs   (env SPEAKUP_BIN = the speakup program; run from the repo root)
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { launch } from '../../web/test/chromium.mjs';
 import { checker } from '../../web/test/checks.mjs';
+import { metrics, sessionCount, sleep, startServer, stopServer, waitForPage, waitForSessions } from './speakup_server.mjs';
 
 const bin = process.env.SPEAKUP_BIN;
 if (!bin) throw new Error('set SPEAKUP_BIN to the speakup program');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'speakup-e2e-'));
 const outDir = process.env.SPEAKUP_E2E_OUT ?? work;
 const { check, finish } = checker('browser_e2e', 240000);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // The fake camera: the face video as MJPEG, repeated to last a minute (Chromium 156 does not loop
 // its fake capture file; MJPEG keeps a minute at 640x480 to ~60 MB where y4m would need 800).
@@ -27,49 +27,14 @@ execFileSync('gst-launch-1.0', ['-q', 'filesrc', 'location=tests/data/video/face
 const frames = fs.readFileSync(once);
 fs.writeFileSync(mjpeg, Buffer.concat(Array(15).fill(frames)));
 
-async function startServer(extraArgs = []) {
-  const server = spawn(bin, ['serve', '--port', '0', ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  let exit = null;
-  server.stdout.on('data', (d) => { output += d; });
-  server.stderr.on('data', (d) => { output += d; });
-  const exited = new Promise((r) => server.on('exit', (code, signal) => { exit = { code, signal }; r(exit); }));
-  for (let i = 0; i < 100 && !/listening on (\S+)/.test(output) && !exit; i++) await sleep(100);
-  const match = /listening on http:\/\/localhost:(\d+)\//.exec(output);
-  if (!match) throw new Error(`the server did not start: ${output}`);
-  const url = `http://127.0.0.1:${match[1]}/`;
-  // Ready when it answers /healthz (and say why if it died instead).
-  for (let i = 0; i < 50; i++) {
-    if (exit) throw new Error(`the server exited (${JSON.stringify(exit)}): ${output}`);
-    try {
-      if ((await fetch(url + 'healthz')).ok) break;
-    } catch { /* not yet */ }
-    await sleep(100);
-  }
-  return { process: server, url, output: () => output, exited, status: () => exit };
-}
-
-async function sessions(url) {
-  return (await (await fetch(url + 'healthz')).json()).sessions;
-}
-
-async function waitFor(page, predicate, arg, timeoutMs) {
-  try {
-    await page.waitForFunction(predicate, arg, { timeout: timeoutMs, polling: 100 });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 const browser = await launch({ loopback: true, extra: [`--use-file-for-fake-video-capture=${mjpeg}`] });
-const server = await startServer(['--threads', '2']);
+const server = await startServer(bin, ['--threads', '2']);
 try {
   const page = await browser.newPage('main');
   await page.goto(server.url + '?autostart=1');
-  const connected = await waitFor(page, () => window.speakup?.state === 'connected', null, 25000);
+  const connected = await waitForPage(page, () => window.speakup?.state === 'connected', null, 25000);
   check('the page connects', connected, await page.evaluate(() => `${window.speakup.state} ${JSON.stringify(window.speakup.lastError)}`));
-  check('the server has one session', (await sessions(server.url)) === 1);
+  check('the server has one session', (await sessionCount(server)) === 1);
 
   // Results for most frames, measured over 6 s after a short settling time.
   await sleep(2000);
@@ -101,15 +66,15 @@ try {
 
   // Options change what comes back.
   await page.evaluate(() => window.speakup.setOptions({ refine: true }));
-  const refined = await waitFor(page, () => window.speakup.lastResult?.faces?.[0]?.landmarks?.length === 478 * 3, null, 5000);
+  const refined = await waitForPage(page, () => window.speakup.lastResult?.faces?.[0]?.landmarks?.length === 478 * 3, null, 5000);
   check('refine: 478 landmarks come back', refined);
   await page.evaluate(() => window.speakup.setOptions({ refine: false, detector: 'full', max_faces: 2 }));
-  const back = await waitFor(page, () => window.speakup.lastResult?.faces?.[0]?.landmarks?.length === 468 * 3, null, 5000);
+  const back = await waitForPage(page, () => window.speakup.lastResult?.faces?.[0]?.landmarks?.length === 468 * 3, null, 5000);
   check('back to 468 with the full-range detector, still one face', back &&
     (await page.evaluate(() => window.speakup.lastResult.faces.length)) === 1);
   await page.evaluate(() => window.speakup.setOptions({ annotated_video: true }));
   // The server's VP8 track with the mesh drawn: decoded (inbound-rtp) and painted in the page's <video>.
-  const annotated = await waitFor(page, () => (window.speakup.annotated?.framesShown ?? 0) > 30 &&
+  const annotated = await waitForPage(page, () => (window.speakup.annotated?.framesShown ?? 0) > 30 &&
     window.speakup.annotated.width === 640, null, 10000);
   check('annotated video arrives and is shown when asked for', annotated,
     JSON.stringify(await page.evaluate(() => ({ ...window.speakup.annotated, decoded: window.speakup.stats.annotatedFramesDecoded }))));
@@ -156,8 +121,8 @@ try {
   check('the first session keeps getting results', stillGoing > 15, `${stillGoing} in 1 s`);
 
   // /metrics (Prometheus text format) counts what happened.
-  const metrics = await (await fetch(server.url + 'metrics')).text();
-  const value = (name) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1] ?? NaN);
+  const counters = await metrics(server);
+  const value = (name) => counters[name] ?? NaN;
   check('/metrics counts frames, results and sessions', value('speakup_frames_in_total') > 200 &&
     value('speakup_results_sent_total') > 200 && value('speakup_sessions_active') >= 1 &&
     value('speakup_frame_seconds_count') > 200, ['speakup_frames_in_total', 'speakup_results_sent_total',
@@ -165,57 +130,51 @@ try {
 
   // Closing the tab frees the session.
   await page.close();
-  let left = -1;
-  for (let i = 0; i < 50; i++) {
-    left = await sessions(server.url);
-    if (left === 0) break;
-    await sleep(100);
-  }
+  const left = await waitForSessions(server, 0, 5000);
   check('closing the tab frees the session within 5 s', left === 0, `${left} left`);
 } finally {
-  if (server.status()) console.log(`the server had exited: ${JSON.stringify(server.status())}\n${server.output()}`);
-  server.process.kill('SIGTERM');
+  if (server.exit()) console.log(`the server had exited: ${JSON.stringify(server.exit())}\n${server.output()}`);
+  await stopServer(server);
 }
 
 // A full server says so, and its one session is unaffected.
-const small = await startServer(['--max-sessions', '1', '--threads', '1']);
+const small = await startServer(bin, ['--max-sessions', '1', '--threads', '1']);
 try {
   const first = await browser.newPage('first');
   await first.goto(small.url + '?autostart=1');
-  check('first client connects to a one-session server', await waitFor(first, () => window.speakup?.state === 'connected', null, 25000));
+  check('first client connects to a one-session server', await waitForPage(first, () => window.speakup?.state === 'connected', null, 25000));
   const second = await browser.newPage('second');
   await second.goto(small.url + '?autostart=1');
-  const refused = await waitFor(second, () => window.speakup?.lastError?.code === 'server_full', null, 10000);
+  const refused = await waitForPage(second, () => window.speakup?.lastError?.code === 'server_full', null, 10000);
   check('second client is told the server is full', refused, JSON.stringify(await second.evaluate(() => window.speakup.lastError)));
-  const refusedCount = /^speakup_sessions_refused_total (\d+)$/m.exec(await (await fetch(small.url + 'metrics')).text())?.[1];
-  check('/metrics counts the refused client', Number(refusedCount) >= 1, `refused ${refusedCount}`);
+  const refusedCount = (await metrics(small)).speakup_sessions_refused_total;
+  check('/metrics counts the refused client', refusedCount >= 1, `refused ${refusedCount}`);
   const shown = await second.evaluate(() => document.body.innerText);
   check('the page shows the full-server message', /full/i.test(shown));
   const n = await first.evaluate(() => window.speakup.resultsReceived);
   await sleep(1000);
   check('the first client is unaffected', (await first.evaluate(() => window.speakup.resultsReceived)) - n > 15);
 } finally {
-  if (small.status()) console.log(`the one-session server had exited: ${JSON.stringify(small.status())}\n${small.output()}`);
-  small.process.kill('SIGTERM');
-  const exited = await Promise.race([small.exited, sleep(5000).then(() => 'timeout')]);
+  if (small.exit()) console.log(`the one-session server had exited: ${JSON.stringify(small.exit())}\n${small.output()}`);
+  const exited = await stopServer(small, 5000);
   check('SIGTERM stops the server cleanly', exited?.code === 0, JSON.stringify(exited));
 }
 
 // An access token: a page without it is refused with a clear message, a page with it connects.
-const guarded = await startServer(['--token', 's3cret', '--threads', '1']);
+const guarded = await startServer(bin, ['--token', 's3cret', '--threads', '1']);
 try {
   const without = await browser.newPage('without-token');
   await without.goto(guarded.url + '?autostart=1');
-  const refused = await waitFor(without, () => window.speakup?.lastError?.code === 'unauthorized', null, 10000);
+  const refused = await waitForPage(without, () => window.speakup?.lastError?.code === 'unauthorized', null, 10000);
   check('without the token the page is refused and says why', refused &&
     /token/i.test(await without.evaluate(() => document.body.innerText)));
   await without.close();
   const withToken = await browser.newPage('with-token');
   await withToken.goto(guarded.url + '?autostart=1&token=s3cret');
-  check('with the token the page connects', await waitFor(withToken, () => window.speakup?.state === 'connected', null, 25000));
+  check('with the token the page connects', await waitForPage(withToken, () => window.speakup?.state === 'connected', null, 25000));
   await withToken.close();
 } finally {
-  guarded.process.kill('SIGTERM');
+  await stopServer(guarded);
 }
 
 await browser.close();

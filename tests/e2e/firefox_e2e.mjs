@@ -4,11 +4,11 @@
 // Firefox's fake camera is a synthetic pattern, not a face, so faces are not checked here (the
 // Chromium test does that with a real face video).
 //   node tests/e2e/firefox_e2e.mjs   (env SPEAKUP_BIN = the speakup program)
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 
 import { checker } from '../../web/test/checks.mjs';
+import { sessionCount, sleep, startServer, stopServer, waitForSessions } from './speakup_server.mjs';
 
 const require = createRequire(new URL('../../web/package.json', import.meta.url));
 const puppeteer = require('puppeteer-core');
@@ -17,16 +17,9 @@ const bin = process.env.SPEAKUP_BIN;
 if (!bin) throw new Error('set SPEAKUP_BIN to the speakup program');
 if (!fs.existsSync(FIREFOX)) throw new Error(`no Firefox at ${FIREFOX} (apt-get install firefox-esr)`);
 const { check, finish } = checker('firefox_e2e', 120000);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-const server = spawn(bin, ['serve', '--port', '0', '--threads', '2'], { stdio: ['ignore', 'pipe', 'inherit'] });
-let output = '';
-server.stdout.on('data', (d) => { output += d; });
-for (let i = 0; i < 100 && !/localhost:(\d+)/.test(output); i++) await sleep(100);
-const port = /localhost:(\d+)/.exec(output)?.[1];
-if (!port) throw new Error(`the server did not start: ${output}`);
-const url = `http://127.0.0.1:${port}/`;
-const sessions = async () => (await (await fetch(url + 'healthz')).json()).sessions;
+// What the server logs on stderr shows in this test's output as it comes.
+const server = await startServer(bin, ['--threads', '2'], { echo: true });
 
 const browser = await puppeteer.launch({
   browser: 'firefox',
@@ -41,7 +34,7 @@ const browser = await puppeteer.launch({
 });
 try {
   const page = await browser.newPage();
-  await page.goto(url + '?autostart=1');
+  await page.goto(server.url + '?autostart=1');
   await page.waitForFunction(() => window.speakup?.state === 'connected', { timeout: 25000 }).catch(() => {});
   check('Firefox connects', await page.evaluate(() => window.speakup.state === 'connected'),
     await page.evaluate(() => JSON.stringify(window.speakup.lastError)));
@@ -59,16 +52,12 @@ try {
     JSON.stringify(latency));
   const confirmed = await page.evaluate(() => window.speakup.setOptions({ refine: true, max_faces: 2 }));
   check('options are confirmed by the server', confirmed.refine === true && confirmed.max_faces === 2, JSON.stringify(confirmed));
-  check('the server has one session', (await sessions()) === 1);
+  check('the server has one session', (await sessionCount(server)) === 1);
   await page.close();
-  let left = -1;
-  for (let i = 0; i < 50 && left !== 0; i++) {
-    left = await sessions();
-    if (left) await sleep(100);
-  }
+  const left = await waitForSessions(server, 0, 5000);
   check('closing the tab frees the session within 5 s', left === 0, `${left} left`);
 } finally {
   await browser.close();
-  server.kill('SIGTERM');
+  await stopServer(server);
 }
 finish();

@@ -1,0 +1,103 @@
+// The load generator: many native WebRTC clients (GStreamer webrtcbin) in one process, each
+// sending a pre-encoded video file to a SpeakUp server through the same signaling as the browser
+// and reading its results. No encoding at run time: the file is demuxed once and its encoded
+// frames are paced out (RTP payloading only), so the generator costs little next to the server.
+//
+//   auto video = loadgen::LoadEncodedVideo("tests/data/video/face_motion.mp4");
+//   auto report = loadgen::RunLoad(*video, {.server_url = "http://127.0.0.1:8080/", .clients = 8});
+//   std::cout << loadgen::ReportText(*report);
+//
+// Latency is measured per frame by RTP timestamp: the time a frame's first packet left the
+// payloader until the result carrying that RTP timestamp arrived on the data channel.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "speakup/status.h"
+
+namespace speakup::loadgen {
+
+struct EncodedVideo {
+  std::string codec;  // "H264", "VP8" or "VP9"
+  int width = 0, height = 0;
+  double fps = 30;
+  std::string h264_profile_level_id;  // from the stream's SPS, e.g. "64001e" (H.264 only)
+  struct Unit {
+    std::vector<uint8_t> bytes;  // one frame (H.264: byte-stream access unit with SPS/PPS before key frames)
+    bool key = false;
+  };
+  std::vector<Unit> units;  // starts with a key frame
+};
+
+// Demuxes an MP4/MKV/WebM file's first video stream (H.264, VP8 or VP9) into memory. Errors name
+// the problem: missing/unreadable file, no video, another codec (re-encode it), too long (> 2 min).
+Expected<EncodedVideo> LoadEncodedVideo(const std::string& path);
+
+// What a client does wrong on purpose, for fault tests.
+enum class Fault {
+  kNone,
+  kNoMedia,  // connects (ICE, DTLS, data channel) but never sends a frame
+  kNoIce,    // sends its offer but never any candidate, and ignores the server's: ICE never completes
+  kCorrupt,  // breaks every third frame after payloading (VP8: a frame header the decoder refuses)
+  kFreeze,   // streams for a while, then stops sending and answering (its pipeline stops; the
+             // signaling socket stays open and silent), like a camera whose network vanished
+};
+const char* ToString(Fault fault);
+Expected<Fault> ParseFault(const std::string& name);  // "none", "no-media", "no-ice", "corrupt", "freeze"
+
+struct LoadOptions {
+  std::string server_url = "http://127.0.0.1:8080/";  // the page's address (http/https) or ws(s)://.../ws
+  std::string token;                                   // sent as ?token=
+  int clients = 1;
+  double duration_s = 10;  // measured streaming time, once every client is streaming (or has failed)
+  double fps = 0;          // pace; 0 = the file's frame rate
+  double connect_stagger_ms = 50;  // between client starts, so DTLS handshakes do not all collide
+  double connect_timeout_s = 20;   // a client not streaming by then counts as failed
+  Fault fault = Fault::kNone;
+  int faulty_clients = 0;          // how many clients (the first ones) have `fault`; others are normal
+  double freeze_after_s = 1;       // kFreeze: seconds of streaming before freezing
+  bool quiet = false;              // no progress lines on stderr
+  // Called on the run's thread when the measured window opens (true) and closes (false), e.g. to
+  // read the server's CPU time over exactly that window.
+  std::function<void(bool opened)> on_window;
+};
+
+struct LatencySummary {
+  double p50_ms = 0, p95_ms = 0, p99_ms = 0, max_ms = 0;
+};
+
+struct ClientReport {
+  int id = 0;
+  Fault fault = Fault::kNone;
+  bool streamed = false;          // the data channel opened and frames went out
+  uint64_t frames_sent = 0;       // in the measured window
+  uint64_t results = 0;           // results for those frames
+  uint64_t bad_results = 0;       // result messages that did not decode, or named no frame sent
+  LatencySummary latency;
+  std::vector<std::string> errors;  // error messages from the server, connection failures
+  std::string bye;                  // the server's bye reason, if it said bye
+};
+
+struct LoadReport {
+  int clients = 0;
+  double duration_s = 0;  // the measured window
+  uint64_t frames_sent = 0, results = 0, bad_results = 0;
+  int clients_streamed = 0;
+  LatencySummary latency;  // over every result of every client
+  std::vector<ClientReport> per_client;
+
+  double answered_fraction() const { return frames_sent ? static_cast<double>(results) / frames_sent : 0; }
+};
+
+// Runs the clients to the end (connect, stream for duration_s, say bye) and reports. Uses its own
+// GLib main context on the calling thread. Fails only when nothing can run (bad URL, GStreamer
+// plugins missing); a client that fails is reported with its errors.
+Expected<LoadReport> RunLoad(const EncodedVideo& video, const LoadOptions& options);
+
+std::string ReportText(const LoadReport& report);  // a table, one line per client, then overall
+std::string ReportJson(const LoadReport& report);  // one JSON object
+
+}  // namespace speakup::loadgen

@@ -1,0 +1,120 @@
+// One load-generator client: a signaling WebSocket and a sending webrtcbin.
+//
+//   appsrc (encoded frames, live, timestamped on push) -> RTP payloader -> webrtcbin sink_0 (sendonly)
+//                                                        ^ src pad probe: RTP timestamp -> send time
+//   data channel "results" (created here, unordered, no retransmits, like the browser client)
+//
+// Threads: Start/Stop and signaling run on the run's main context (the caller's thread);
+// PushFrame runs on the pacer thread; the probe and data-channel handlers on GStreamer threads.
+// webrtcbin's signals are handled where they come and posted to the main context when they touch
+// signaling. Stop() brings the pipeline to NULL (which joins every GStreamer thread of it) before
+// anything is released, so no handler runs on a freed client.
+#pragma once
+
+#include <libsoup/soup.h>
+
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "gst_handles.h"
+#include "speakup/loadgen.h"
+
+namespace speakup::loadgen {
+
+using Clock = std::chrono::steady_clock;
+
+class LoadClient : public std::enable_shared_from_this<LoadClient> {
+ public:
+  LoadClient(int id, const EncodedVideo& video, Fault fault, GMainContext* context);
+  ~LoadClient();
+
+  // Main context.
+  void Start(SoupSession* session, const std::string& ws_url);
+  void Stop();  // says bye (unless frozen), closes the socket and the pipeline; idempotent
+  // Ready for the measurement: streaming, or (faulty clients) as far as the fault lets it get, or
+  // finished (failed, said bye).
+  bool settled() const;
+  bool finished() const { return finished_; }
+
+  // Pacer thread.
+  bool streaming() const { return streaming_; }
+  void PushFrame(const EncodedVideo::Unit& unit, bool corrupt);
+  void Freeze();  // stops streaming for good (Fault::kFreeze)
+
+  // After Stop(): what happened, counting frames whose first packet left in [window_start, window_end].
+  // The latency of each answered frame is appended to `latencies_ms`.
+  ClientReport Report(Clock::time_point window_start, Clock::time_point window_end,
+                      std::vector<double>& latencies_ms) const;
+
+  int id() const { return id_; }
+  Fault fault() const { return fault_; }
+
+ private:
+  struct SentFrame {
+    Clock::time_point sent;
+    Clock::time_point answered{};  // epoch = no result yet
+  };
+
+  void Post(std::function<void(LoadClient&)> task);
+  void AddError(std::string message);
+  void OnSocketConnected(SoupWebsocketConnection* socket);
+  void OnSignalingText(const std::string& text);
+  void OnSocketClosed();
+  void Send(const std::string& json);
+  Status BuildPipeline();
+  void CreateOffer();
+  void OnOfferCreated(GstPromise* promise);
+  void ApplyAnswer(const std::string& sdp);
+  void OnDataChannelOpen();
+  void OnResultMessage(GBytes* bytes);
+  // Every RTP packet leaving the payloader: records a new frame's send time; true when the packet
+  // belongs to a frame to corrupt.
+  bool OnRtpPacket(GstBuffer* buffer);
+  void TearDownPipeline();
+  void PushLocked(const EncodedVideo::Unit& unit, bool corrupt);  // push_mutex_ held
+
+  const int id_;
+  const EncodedVideo& video_;
+  const Fault fault_;
+  GMainContext* context_;
+
+  // Main context.
+  media::GObjectPtr<SoupWebsocketConnection> socket_;
+  media::GObjectPtr<GCancellable> cancel_;
+  gulong message_handler_ = 0, closed_handler_ = 0;
+  media::PipelinePtr pipeline_;
+  GstElement* webrtc_ = nullptr;  // owned by the pipeline
+  media::GObjectPtr<GObject> channel_;
+  bool offered_ = false;
+  bool stopped_ = false;
+  std::atomic<bool> finished_{false};
+  std::atomic<bool> channel_open_{false};
+
+  // Pacer thread (and Stop, under the lock).
+  std::mutex push_mutex_;
+  media::ElementPtr appsrc_;
+  std::atomic<bool> streaming_{false};
+  std::atomic<bool> frozen_{false};
+  std::atomic<bool> streamed_{false};  // the pacer has pushed a frame
+
+  // Any thread, under the lock.
+  mutable std::mutex stats_mutex_;
+  std::vector<SentFrame> frames_;
+  std::unordered_map<uint32_t, size_t> frame_by_rtp_;
+  bool have_last_rtp_ = false;
+  uint32_t last_rtp_ = 0;
+  std::deque<bool> corrupt_flags_;  // one per pushed frame, taken by the RTP probe
+  bool corrupting_ = false;          // the frame now leaving the payloader is being corrupted
+  uint64_t bad_results_ = 0;
+  std::vector<std::string> errors_;
+  std::string bye_;
+};
+
+}  // namespace speakup::loadgen

@@ -1,0 +1,108 @@
+// Starting and watching a real `speakup serve` from the node end-to-end tests: one place for
+// "spawn it on a free port, wait until it answers, read its counters and sessions, stop it", and
+// for the browser tests, "wait until a page gets somewhere".
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// Starts `speakup serve --port 0 ...args` and waits until /healthz answers on 127.0.0.1 (throws,
+// with what it printed, if it does not start or exits first). The result's output() is everything
+// the server printed; exited is a promise of {code, signal}, exit() that or null while it runs.
+// echo: also copy the server's stderr to this process's stderr as it comes.
+export async function startServer(bin, args = [], { echo = false } = {}) {
+  const child = spawn(bin, ['serve', '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  let exit = null;
+  child.stdout.on('data', (d) => { output += d; });
+  child.stderr.on('data', (d) => {
+    output += d;
+    if (echo) process.stderr.write(d);
+  });
+  const exited = new Promise((r) => child.on('exit', (code, signal) => { exit = { code, signal }; r(exit); }));
+  for (let i = 0; i < 200 && !/listening on \S+:(\d+)\//.test(output) && !exit; i++) await sleep(100);
+  const port = /listening on \S+:(\d+)\//.exec(output)?.[1];
+  if (!port) {
+    child.kill('SIGKILL');
+    throw new Error(`the server did not start (${JSON.stringify(exit)}): ${output}`);
+  }
+  const url = `http://127.0.0.1:${port}/`;
+  for (let i = 0; i < 50; i++) {
+    if (exit) throw new Error(`the server exited (${JSON.stringify(exit)}): ${output}`);
+    try {
+      if ((await fetch(url + 'healthz')).ok) break;
+    } catch { /* not listening yet */ }
+    await sleep(100);
+  }
+  return { process: child, pid: child.pid, port: Number(port), url, exited, output: () => output, exit: () => exit };
+}
+
+// SIGTERM, then SIGKILL if it has not stopped within `ms`; resolves with {code, signal}.
+export async function stopServer(server, ms = 10000) {
+  if (server.exit()) return server.exit();
+  server.process.kill('SIGTERM');
+  const result = await Promise.race([server.exited, sleep(ms).then(() => null)]);
+  if (result) return result;
+  server.process.kill('SIGKILL');
+  return { code: null, signal: 'SIGKILL', timedOut: true };
+}
+
+// What /healthz answers ({status, sessions, ...}); null when the server does not answer (within
+// `ms`, if given).
+export async function health(server, ms = 0) {
+  try {
+    const response = await fetch(server.url + 'healthz', ms ? { signal: AbortSignal.timeout(ms) } : {});
+    return response.ok ? await response.json() : null;
+  } catch {
+    return null;
+  }
+}
+
+// Open sessions as /healthz reports them; -1 when the server does not answer (within `ms`, if given).
+export async function sessionCount(server, ms = 0) {
+  return (await health(server, ms))?.sessions ?? -1;
+}
+
+// Polls /healthz until the session count is `wanted` (a number, or a test of the count) or `ms`
+// pass; returns the last count seen (-1: no answer).
+export async function waitForSessions(server, wanted, ms) {
+  const ok = typeof wanted === 'function' ? wanted : (n) => n === wanted;
+  let count = -1;
+  await waitFor(async () => ok(count = await sessionCount(server, 3000)), ms);
+  return count;
+}
+
+// The /metrics samples without labels, as numbers by name.
+export async function metrics(server) {
+  const text = await (await fetch(server.url + 'metrics')).text();
+  const values = {};
+  for (const match of text.matchAll(/^(speakup_\w+) (\S+)$/gm)) values[match[1]] = Number(match[2]);
+  return values;
+}
+
+// Polls `condition` (async) every 100 ms until it is true or `ms` pass; returns whether it held.
+export async function waitFor(condition, ms) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await condition()) return true;
+    await sleep(100);
+  }
+  return Boolean(await condition());
+}
+
+// Waits until `predicate(arg)` holds in the browser page (polled every 100 ms) or `ms` pass;
+// returns whether it held.
+export async function waitForPage(page, predicate, arg, ms) {
+  try {
+    await page.waitForFunction(predicate, arg, { timeout: ms, polling: 100 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// Resident memory of a process in MiB (Linux /proc).
+export function rssMiB(pid) {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)[1]) / 1024;
+}
