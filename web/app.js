@@ -23,12 +23,16 @@ const OPTIONS_GIVE_UP_MS = 5000;
 
 // Server error codes that end the session; the others are shown and the session goes on (the
 // server ends a session it cannot keep with `bye` or by closing the WebSocket).
-const FATAL_SERVER_ERRORS = new Set(['server_full', 'unauthorized', 'bad_sdp']);
+const FATAL_SERVER_ERRORS = new Set(['server_full', 'unauthorized', 'bad_sdp', 'forbidden_origin',
+  'too_many_sessions', 'flooding']);
 
 const SERVER_ERROR_TEXT = {
   server_full: 'The server is full: it is serving as many people as it can. Try again in a while.',
   unauthorized: 'The server refused this page: the access token is missing or wrong (add ?token=… to the address).',
   bad_sdp: 'The server could not use this browser\'s connection offer (bad_sdp).',
+  forbidden_origin: 'The server does not accept pages from this site (its operator can allow it with --allow-origin).',
+  too_many_sessions: 'This computer already has as many sessions open on the server as it allows: close another tab and try again.',
+  flooding: 'The server closed the session: this page sent it too many messages.',
 };
 
 const OPTION_SPEC = {

@@ -193,14 +193,8 @@ Status LoadClient::BuildPipeline() {
   webrtc_ = webrtc->get();
   gst_util_set_object_arg(G_OBJECT(webrtc_), "bundle-policy", "max-bundle");
 
-  // ICE on loopback only, UDP only: the generator talks to a server on this machine.
-  GObject* ice_raw = nullptr;
-  g_object_get(webrtc_, "ice-agent", &ice_raw, nullptr);
-  media::GObjectPtr<GObject> ice(ice_raw);
-  if (!ice) return Status::Error("webrtcbin has no ICE agent");
-  if (g_object_class_find_property(G_OBJECT_GET_CLASS(ice.get()), "ice-tcp")) g_object_set(ice.get(), "ice-tcp", FALSE, nullptr);
-  gboolean added = FALSE;
-  g_signal_emit_by_name(ice.get(), "add-local-ip-address", "127.0.0.1", &added);
+  // ICE on loopback only: the generator talks to a server on this machine.
+  SPEAKUP_RETURN_IF_ERROR(media::RestrictIce(webrtc_, {"127.0.0.1"}));
 
   media::CapsPtr encoded(gst_caps_from_string(EncodedCaps(video_).c_str()));
   g_object_set(source->get(), "is-live", TRUE, "do-timestamp", TRUE, "format", GST_FORMAT_TIME, "caps", encoded.get(),

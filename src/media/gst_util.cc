@@ -160,4 +160,26 @@ CapsPtr SinkCaps(int max_width, int max_height) {
   return caps;
 }
 
+Status RestrictIce(GstElement* webrtcbin, const std::vector<std::string>& local_addresses) {
+  GObject* agent = nullptr;
+  g_object_get(webrtcbin, "ice-agent", &agent, nullptr);
+  GObjectPtr<GObject> ice(agent);
+  if (!ice) return Status::Error("webrtcbin has no ICE agent (internal error)");
+  if (g_object_class_find_property(G_OBJECT_GET_CLASS(ice.get()), "ice-tcp")) g_object_set(ice.get(), "ice-tcp", FALSE, nullptr);
+  if (g_object_class_find_property(G_OBJECT_GET_CLASS(ice.get()), "agent")) {
+    GObject* nice_agent = nullptr;
+    g_object_get(ice.get(), "agent", &nice_agent, nullptr);
+    GObjectPtr<GObject> nice(nice_agent);
+    if (nice && g_object_class_find_property(G_OBJECT_GET_CLASS(nice.get()), "upnp")) {
+      g_object_set(nice.get(), "upnp", FALSE, nullptr);
+    }
+  }
+  for (const std::string& address : local_addresses) {
+    gboolean added = FALSE;
+    g_signal_emit_by_name(ice.get(), "add-local-ip-address", address.c_str(), &added);
+    if (!added) return Status::Error("cannot restrict ICE to the local address '" + address + "' (not an IP address?)");
+  }
+  return Status::Ok();
+}
+
 }  // namespace speakup::media

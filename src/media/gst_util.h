@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "gst_handles.h"
 #include "speakup/media.h"
@@ -55,6 +56,10 @@ Status WaitForEos(GstElement* pipeline, GstClockTime timeout, const std::string&
 
 // Milliseconds as a GstClockTime; values <= 0 mean "no timeout".
 GstClockTime TimeoutFromMs(int ms);
+
+// Sets up a webrtcbin's ICE agent the way SpeakUp uses it: UDP only, no UPnP port mapping, and
+// host candidates only on `local_addresses` (all interfaces when empty).
+Status RestrictIce(GstElement* webrtcbin, const std::vector<std::string>& local_addresses);
 
 std::string Lowercase(std::string text);
 // The extension of `path` in lower case, with its dot (".mp4"), or "".

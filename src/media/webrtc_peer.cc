@@ -188,7 +188,6 @@ class WebRtcPeer::Impl : public std::enable_shared_from_this<WebRtcPeer::Impl> {
   MainContextPtr context;
   PipelinePtr pipeline;
   GstElement* webrtc = nullptr;  // owned by the pipeline
-  GObjectPtr<GObject> ice;       // webrtcbin's ICE agent (GstWebRTCNice)
   SourcePtr bus_source, timer_source;
   PeerState state = PeerState::kNew;
   bool closed = false;
@@ -409,27 +408,7 @@ Status WebRtcPeer::Impl::Build() {
   g_object_set(webrtc, "latency", static_cast<guint>(std::max(0, options.jitter_latency_ms)), nullptr);
   if (!options.stun_server.empty()) g_object_set(webrtc, "stun-server", options.stun_server.c_str(), nullptr);
 
-  // ICE: UDP only, no UPnP, and only the allowed local addresses.
-  GObject* agent_raw = nullptr;
-  g_object_get(webrtc, "ice-agent", &agent_raw, nullptr);
-  ice.reset(agent_raw);
-  if (!ice) return Status::Error("webrtcbin has no ICE agent (internal error)");
-  if (g_object_class_find_property(G_OBJECT_GET_CLASS(ice.get()), "ice-tcp")) {
-    g_object_set(ice.get(), "ice-tcp", FALSE, nullptr);
-  }
-  if (g_object_class_find_property(G_OBJECT_GET_CLASS(ice.get()), "agent")) {
-    GObject* nice_agent = nullptr;
-    g_object_get(ice.get(), "agent", &nice_agent, nullptr);
-    GObjectPtr<GObject> owned(nice_agent);
-    if (owned && g_object_class_find_property(G_OBJECT_GET_CLASS(owned.get()), "upnp")) {
-      g_object_set(owned.get(), "upnp", FALSE, nullptr);
-    }
-  }
-  for (const std::string& address : options.local_addresses) {
-    gboolean added = FALSE;
-    g_signal_emit_by_name(ice.get(), "add-local-ip-address", address.c_str(), &added);
-    if (!added) return Status::Error("cannot restrict ICE to the local address '" + address + "' (not an IP address?)");
-  }
+  SPEAKUP_RETURN_IF_ERROR(RestrictIce(webrtc, options.local_addresses));
 
   g_signal_connect(webrtc, "on-ice-candidate", G_CALLBACK(OnIceCandidateSignal), this);
   g_signal_connect(webrtc, "notify::connection-state", G_CALLBACK(OnConnectionStateSignal), this);
@@ -1127,7 +1106,6 @@ void WebRtcPeer::Impl::Close() {
   if (webrtc) g_signal_handlers_disconnect_by_data(webrtc, this);
   old_channel.reset();
   old_pad.reset();
-  ice.reset();
   webrtc = nullptr;
   appsrc = nullptr;
   pipeline.reset();

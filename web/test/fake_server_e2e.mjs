@@ -4,7 +4,7 @@
 // the fake camera, headless Chromium. Covers: connection, results decoded and drawn, per-result
 // latency (both encoded-frame APIs, and the fallback), stats, options on the data channel and the
 // WebSocket, refine/max_faces/annotated video, token forwarding, sendonly, and the error paths
-// (server_full, unauthorized, server error that is not fatal, bye, WebSocket lost, peer gone).
+// (server_full, unauthorized, forbidden_origin, too_many_sessions, server error that is not fatal, bye, WebSocket lost, peer gone).
 // Run: node test/fake_server_e2e.mjs   (exit code 0 = passed; bounded by a 150 s watchdog)
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -56,6 +56,12 @@ function onConnection(conn) {
   }
   if (decision === 'unauthorized') {
     conn.send({ type: 'error', code: 'unauthorized', message: 'bad token' });
+    setTimeout(() => conn.close(1008), 50);
+    return;
+  }
+  if (decision.startsWith?.('refuse:')) {  // another refusal before welcome, e.g. 'refuse:forbidden_origin'
+    const code = decision.slice('refuse:'.length);
+    conn.send({ type: 'error', code, message: `refused (${code})` });
     setTimeout(() => conn.close(1008), 50);
     return;
   }
@@ -317,8 +323,9 @@ try {
     await page.close();
   }
 
-  // 6. server_full and unauthorized before welcome.
-  for (const [decision, code, pattern] of [['full', 'server_full', /server is full/], ['unauthorized', 'unauthorized', /token/]]) {
+  // 6. Refusals before welcome: server_full, unauthorized, forbidden_origin, too_many_sessions.
+  for (const [decision, code, pattern] of [['full', 'server_full', /server is full/], ['unauthorized', 'unauthorized', /token/],
+    ['refuse:forbidden_origin', 'forbidden_origin', /--allow-origin/], ['refuse:too_many_sessions', 'too_many_sessions', /close another tab/]]) {
     onClientConnect = () => decision;
     const page = await openClient('autostart=1');
     await page.waitForFunction(() => window.speakup.state === 'error', null, { timeout: 10000 });
