@@ -36,6 +36,12 @@ struct SessionDescriptionFree {
 };
 using SessionDescriptionPtr = std::unique_ptr<GstWebRTCSessionDescription, SessionDescriptionFree>;
 
+// A string field of a server message, or "" when it is missing or not a string (never throws).
+std::string StringField(const nlohmann::json& message, const char* key) {
+  auto field = message.find(key);
+  return field != message.end() && field->is_string() ? field->get<std::string>() : std::string();
+}
+
 const char* PayloaderFor(const std::string& codec) {
   if (codec == "H264") return "rtph264pay";
   if (codec == "VP8") return "rtpvp8pay";
@@ -167,15 +173,18 @@ void LoadClient::OnSignalingText(const std::string& text) {
     ApplyAnswer(message["sdp"]);
   } else if (type == "candidate") {
     if (fault_ == Fault::kNoIce || !webrtc_) return;
-    const std::string candidate = message.value("candidate", std::string());
-    const unsigned mline = message.value("sdpMLineIndex", 0u);
-    if (!candidate.empty()) g_signal_emit_by_name(webrtc_, "add-ice-candidate", mline, candidate.c_str());
+    const std::string candidate = StringField(message, "candidate");
+    const json& mline = message.value("sdpMLineIndex", json());
+    if (!candidate.empty() && mline.is_number_unsigned()) {
+      g_signal_emit_by_name(webrtc_, "add-ice-candidate", mline.get<unsigned>(), candidate.c_str());
+    }
   } else if (type == "error") {
-    AddError(message.value("code", std::string("?")) + ": " + message.value("message", std::string()));
+    AddError(StringField(message, "code") + ": " + StringField(message, "message"));
   } else if (type == "bye") {
     {
       std::lock_guard lock(stats_mutex_);
-      bye_ = message.value("reason", std::string("(no reason)"));
+      bye_ = StringField(message, "reason");
+      if (bye_.empty()) bye_ = "(no reason)";
     }
     finished_ = true;
     streaming_ = false;

@@ -1,5 +1,5 @@
 // Faults against a real `speakup serve`, driven by `speakup loadgen` (native webrtcbin clients
-// sending tests/data/video/face_motion_vp8.webm): a peer that never completes ICE, one that never
+// sending tests/data/video/face_motion_vp8.webm; first, H.264 clients as a baseline): a peer that never completes ICE, one that never
 // sends media, one whose stream is corrupt, one that freezes mid-stream, a full server refusing a
 // peer while the others keep their results, SIGTERM with peers connected, and waves of peers that
 // vanish abruptly (the load generator SIGKILLed mid-stream). After each fault the server must still
@@ -10,7 +10,10 @@
 //   SPEAKUP_LOADGEN_BIN: another speakup program for the clients (make soak: release clients
 //   against a sanitizer-built server). SPEAKUP_SANITIZED=1: the server is a sanitizer build, whose
 //   allocator holds freed memory in quarantine, so the memory check is reported as skipped.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 
 import { checker } from '../../web/test/checks.mjs';
 import { metrics, rssMiB, sessionCount, sleep, startServer, stopServer, waitFor } from './speakup_server.mjs';
@@ -53,6 +56,19 @@ const alive = async (server) => !server.exit() && (await sessionCount(server)) >
 
 const server = await startServer(bin, serverArgs);
 try {
+  // ---- first, the load generator's other codec: H.264 (x264, no B-frames, as cameras send it) ----
+  {
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), 'speakup-faults-'));
+    const h264 = path.join(work, 'face_h264.mp4');
+    execFileSync('gst-launch-1.0', ['-q', 'filesrc', 'location=tests/data/video/face_motion.mp4', '!', 'decodebin', '!',
+      'videoconvert', '!', 'x264enc', 'bframes=0', 'key-int-max=60', 'speed-preset=ultrafast', '!', 'mp4mux', '!',
+      'filesink', `location=${h264}`]);
+    const report = await runLoadgen(server, ['--clients', '2', '--duration', '3', '--video', h264]);
+    check('H.264 clients stream and get results for their frames, no errors', report.per_client.every((c) =>
+      c.streamed && c.results > 0 && c.errors.length === 0 && c.bad_results === 0), JSON.stringify(report.per_client.map(describe)));
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+
   // ---- a peer that never completes ICE, next to a normal one ----
   {
     const report = await runLoadgen(server, ['--clients', '2', '--fault', 'no-ice', '--faulty', '1', '--duration', '5']);
