@@ -7,7 +7,13 @@ work=$(mktemp -d)
 pids=
 trap 'for p in $pids; do kill "$p" 2>/dev/null; done; rm -rf "$work"' EXIT
 failures=0
-check() { if eval "$2"; then echo "PASS: $1"; else echo "FAIL: $1"; failures=$((failures + 1)); fi; }
+# A failure shows what the last server printed, so a rare one can be understood from CI's log.
+check() {
+  if eval "$2"; then echo "PASS: $1"; return; fi
+  echo "FAIL: $1"
+  failures=$((failures + 1))
+  for f in "$work/out" "$work/err"; do [ -f "$f" ] && sed 's/^/    server: /' "$f" | tail -20; done
+}
 
 # Starts the server in the background; waits for its "listening on" line (or its exit).
 start() {
