@@ -77,6 +77,17 @@ void Session::OnMessage(SoupWebsocketDataType type, std::string_view text) {
   OnText(text);
 }
 
+bool Session::AllowDataMessage() {
+  if (closed_) return false;
+  // Each data-channel message is answered on the WebSocket: without a limit of its own, the channel
+  // would be a way around the signaling flood limit.
+  if (data_flood_guard_.Allow(Clock::now())) return true;
+  Send(ErrorJson("flooding", "data channel: more than " + std::to_string(kMaxSignalingPerSecond) +
+                                 " messages in a second; the session is closed"));
+  Close("the client sent more than " + std::to_string(kMaxSignalingPerSecond) + " data-channel messages in a second");
+  return false;
+}
+
 void Session::OnText(std::string_view text) {
   if (closed_) return;
   auto parsed = ParseClientMessage(text);
@@ -117,7 +128,7 @@ void Session::OnOffer(const std::string& sdp) {
   };
   callbacks.on_data_text = [weak](std::string text) {
     auto self = weak.lock();
-    if (!self) return;
+    if (!self || !self->AllowDataMessage()) return;
     auto update = ParseOptionsMessage(text);
     if (auto* error = std::get_if<SignalingError>(&update)) {
       self->Send(ErrorJson(error->code, "data channel: " + error->message));
@@ -126,7 +137,9 @@ void Session::OnOffer(const std::string& sdp) {
     }
   };
   callbacks.on_data_binary = [weak](std::vector<uint8_t>) {
-    if (auto self = weak.lock()) self->Send(ErrorJson("bad_message", "data channel: the server takes JSON text options only"));
+    auto self = weak.lock();
+    if (!self || !self->AllowDataMessage()) return;
+    self->Send(ErrorJson("bad_message", "data channel: the server takes JSON text options only"));
   };
   callbacks.on_state = [weak](media::PeerState state) {
     auto self = weak.lock();

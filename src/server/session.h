@@ -62,6 +62,7 @@ class Session : public Job, public std::enable_shared_from_this<Session> {
 
   void OnMessage(SoupWebsocketDataType type, std::string_view text);
   void OnText(std::string_view text);
+  bool AllowDataMessage();  // main loop: false (and the session closed) past the flood limit
   void OnOffer(const std::string& sdp);
   void OnOptions(const OptionsUpdate& update);
   void Send(const std::string& json);
@@ -75,7 +76,8 @@ class Session : public Job, public std::enable_shared_from_this<Session> {
   media::SourceId timer_;
   std::atomic<bool> closed_{false};
   bool offered_ = false;
-  FloodGuard flood_guard_;  // main loop
+  FloodGuard flood_guard_;       // main loop: WebSocket messages
+  FloodGuard data_flood_guard_;  // main loop: data-channel messages (each answered on the WebSocket)
   Clock::time_point started_ = Clock::now();
 
   // The peer is made and dropped on the main loop (which reads it without the lock) and used by
