@@ -18,6 +18,7 @@
 #include "gst_handles.h"
 #include "session.h"
 #include "signaling.h"
+#include "websocket_close.h"
 #include "speakup/face_formats.h"
 
 namespace speakup::server {
@@ -174,7 +175,7 @@ void Server::Impl::ServeFile(SoupServerMessage* message, const char* request_pat
 void Server::Impl::Refuse(SoupWebsocketConnection* connection, const std::string& code, const std::string& why) {
   const std::string refusal = ErrorJson(code, why);
   soup_websocket_connection_send_text(connection, refusal.c_str());
-  soup_websocket_connection_close(connection, SOUP_WEBSOCKET_CLOSE_POLICY_VIOLATION, code.c_str());
+  CloseWhenSent(connection, SOUP_WEBSOCKET_CLOSE_POLICY_VIOLATION, code.c_str());
 }
 
 void Server::Impl::OnWebSocket(SoupServerMessage* message, SoupWebsocketConnection* connection) {

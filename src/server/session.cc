@@ -4,6 +4,7 @@
 
 #include "annotate.h"
 #include "result_message.h"
+#include "websocket_close.h"
 
 namespace speakup::server {
 namespace {
@@ -291,23 +292,8 @@ void Session::Close(const std::string& reason) {
     g_signal_handler_disconnect(socket_.get(), message_handler_);
     g_signal_handler_disconnect(socket_.get(), closed_handler_);
     message_handler_ = closed_handler_ = 0;
-    // Dropping the last reference closes the socket at once: frames libsoup could not write yet are
-    // lost, and with client messages still unread the kernel resets the connection, so the client
-    // may lose the bye and replies it has not read yet (seen with a flood). So the reference lives
-    // until libsoup has done the closing handshake (the client's close frame, or its 5 s timeout).
-    SoupWebsocketConnection* connection = socket_.release();
-    const SoupWebsocketState state = soup_websocket_connection_get_state(connection);
-    if (state == SOUP_WEBSOCKET_STATE_CLOSED) {
-      g_object_unref(connection);
-    } else {
-      g_signal_connect(connection, "closed", G_CALLBACK(+[](SoupWebsocketConnection* closed, gpointer) {
-                         g_object_unref(closed);  // libsoup holds its own reference while emitting
-                       }),
-                       nullptr);
-      if (state == SOUP_WEBSOCKET_STATE_OPEN) {
-        soup_websocket_connection_close(connection, SOUP_WEBSOCKET_CLOSE_NORMAL, nullptr);
-      }
-    }
+    CloseWhenSent(socket_.get(), SOUP_WEBSOCKET_CLOSE_NORMAL, nullptr);
+    socket_.reset();
   }
   timer_.reset();
   {
