@@ -58,7 +58,9 @@ int RunLoadgen() {
     return 1;
   }
   std::cout << (json_output ? loadgen::ReportJson(*report) + "\n" : loadgen::ReportText(*report)) << std::flush;
-  return 0;
+  // A run in which no client got to stream (server down, refused, every client faulty) says so in
+  // its exit status too, for scripts; the report above says why.
+  return report->clients_streamed > 0 ? 0 : 1;
 }
 
 }  // namespace speakup::app

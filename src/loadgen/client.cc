@@ -21,7 +21,7 @@ using nlohmann::json;
 
 constexpr int kPayloadType = 96;
 constexpr guint kMtu = 1200;
-// Frames whose result is this late count as unanswered; older entries are kept for the report only.
+// Frames remembered per client for the report (an hour at 55 fps); later ones are not counted.
 constexpr size_t kMaxFramesKept = 200000;
 
 struct PostedTask {
@@ -71,15 +71,21 @@ LoadClient::LoadClient(int id, const EncodedVideo& video, Fault fault, GMainCont
 
 LoadClient::~LoadClient() { Stop(); }
 
+// Always through an idle source, never inline (g_main_context_invoke would run the task at once
+// when called while the context is being dispatched on this thread).
 void LoadClient::Post(std::function<void(LoadClient&)> task) {
-  g_main_context_invoke_full(
-      context_, G_PRIORITY_DEFAULT,
+  GSource* source = g_idle_source_new();
+  g_source_set_priority(source, G_PRIORITY_DEFAULT);
+  g_source_set_callback(
+      source,
       +[](gpointer data) -> gboolean {
         auto* posted = static_cast<PostedTask*>(data);
         if (auto client = posted->client.lock()) posted->task(*client);
         return G_SOURCE_REMOVE;
       },
       new PostedTask{weak_from_this(), std::move(task)}, +[](gpointer data) { delete static_cast<PostedTask*>(data); });
+  g_source_attach(source, context_);
+  g_source_unref(source);
 }
 
 void LoadClient::AddError(std::string message) {
