@@ -70,9 +70,13 @@ std::optional<HostAndPort> ParseOrigin(const std::string& origin) {
   return HostAndPort{host.get(), port > 0 ? port : (scheme == "https" ? 443 : 80)};
 }
 
+bool IsLoopbackName(const std::string& host) { return host == "localhost" || host == "127.0.0.1" || host == "::1"; }
+
 // Whether a page from `origin` (a browser's Origin header) may open a session: it is the server's
 // own origin (same host and port as the Host header the browser sent; http or https), or listed.
-bool OriginAllowed(const std::string& origin, const char* host_header, bool tls,
+// A server on loopback takes only loopback names as its own: a page whose name an attacker re-points
+// at 127.0.0.1 (DNS rebinding) is same-origin with itself but names another host.
+bool OriginAllowed(const std::string& origin, const char* host_header, bool tls, bool loopback_server,
                    const std::vector<std::string>& allowed_origins) {
   for (const std::string& allowed : allowed_origins) {
     if (allowed == "*" || allowed == origin) return true;
@@ -80,6 +84,7 @@ bool OriginAllowed(const std::string& origin, const char* host_header, bool tls,
   if (!host_header || std::string_view(host_header).find_first_of("/@?#\\") != std::string_view::npos) return false;
   const auto page = ParseOrigin(origin);
   const auto server = ParseOrigin(std::string(tls ? "https://" : "http://") + host_header);
+  if (loopback_server && server && !IsLoopbackName(server->host)) return false;
   return page && server && *page == *server;
 }
 
@@ -183,7 +188,8 @@ void Server::Impl::OnWebSocket(SoupServerMessage* message, SoupWebsocketConnecti
   // server. Browsers always send Origin; native clients (curl, the load generator) send none.
   SoupMessageHeaders* headers = soup_server_message_get_request_headers(message);
   if (const char* origin = soup_message_headers_get_one(headers, "Origin")) {
-    if (!OriginAllowed(origin, soup_message_headers_get_one(headers, "Host"), tls, options.allowed_origins)) {
+    if (!OriginAllowed(origin, soup_message_headers_get_one(headers, "Host"), tls, IsLoopbackName(options.host),
+                       options.allowed_origins)) {
       metrics.sessions_refused++;
       Refuse(connection, "forbidden_origin", std::string("pages from ") + origin +
                                                  " may not use this server; start it with --allow-origin " + origin +

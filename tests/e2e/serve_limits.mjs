@@ -120,6 +120,12 @@ try {
   const named = await openSignaling(server, { Origin: `http://localhost:${server.port}`, Host: `localhost:${server.port}` });
   check('its own origin by name (localhost) gets welcome', named.message.type === 'welcome', describe(named));
   named.close();
+  // DNS rebinding: a page at evil.example:PORT whose name now points at 127.0.0.1 is same-origin
+  // with itself, but a loopback server answers only to loopback names.
+  const rebound = await openSignaling(server, { Origin: `http://evil.example:${server.port}`, Host: `evil.example:${server.port}` });
+  check('a rebound name (same-origin with itself, another host) is refused on a loopback server',
+    rebound.message.code === 'forbidden_origin', describe(rebound));
+
   const native = await openSignaling(server);
   check('a client without Origin (a native one) gets welcome', native.message.type === 'welcome', describe(native));
   native.close();
