@@ -904,7 +904,9 @@ uint32_t WebRtcPeer::Impl::RtpTimeFor(GstClockTime pts) {
     have_previous = true;
     previous = it->second;
   }
-  frames_undecoded += skipped;
+  // Until the first frame decodes, skipped ones are the wait for the first key frame (asked for at
+  // the start), not a broken stream.
+  if (frames_decoded.load() > 0) frames_undecoded += skipped;
   rtp_times.erase(rtp_times.begin(), end);
   return result;
 }
