@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gst_util.h"
+#include "webrtc_sdp.h"
 #include "latency.h"
 #include "result_message.h"
 
@@ -28,13 +29,6 @@ struct PostedTask {
   std::weak_ptr<LoadClient> client;
   std::function<void(LoadClient&)> task;
 };
-
-struct SessionDescriptionFree {
-  void operator()(GstWebRTCSessionDescription* description) const {
-    if (description) gst_webrtc_session_description_free(description);
-  }
-};
-using SessionDescriptionPtr = std::unique_ptr<GstWebRTCSessionDescription, SessionDescriptionFree>;
 
 // A string field of a server message, or "" when it is missing or not a string (never throws).
 std::string StringField(const nlohmann::json& message, const char* key) {
@@ -338,7 +332,7 @@ void LoadClient::OnOfferCreated(GstPromise* promise) {
   }
   gst_promise_unref(promise);
   if (!offer) return AddError("webrtcbin could not create an offer");
-  std::shared_ptr<GstWebRTCSessionDescription> owned(offer, SessionDescriptionFree());
+  std::shared_ptr<GstWebRTCSessionDescription> owned(offer, media::SessionDescriptionFree());
   Post([owned](LoadClient& client) {
     if (client.stopped_) return;
     g_signal_emit_by_name(client.webrtc_, "set-local-description", owned.get(), nullptr);
@@ -354,7 +348,7 @@ void LoadClient::ApplyAnswer(const std::string& sdp) {
     if (message) gst_sdp_message_free(message);
     return AddError("the server's answer is not valid SDP");
   }
-  SessionDescriptionPtr answer(gst_webrtc_session_description_new(GST_WEBRTC_SDP_TYPE_ANSWER, message));
+  media::SessionDescriptionPtr answer(gst_webrtc_session_description_new(GST_WEBRTC_SDP_TYPE_ANSWER, message));
   g_signal_emit_by_name(webrtc_, "set-remote-description", answer.get(), nullptr);
 }
 

@@ -109,13 +109,6 @@ Status CheckPlugins(bool annotated) {
   return Status::Ok();
 }
 
-struct SessionDescriptionFree {
-  void operator()(GstWebRTCSessionDescription* description) const {
-    if (description) gst_webrtc_session_description_free(description);
-  }
-};
-using SessionDescriptionPtr = std::unique_ptr<GstWebRTCSessionDescription, SessionDescriptionFree>;
-
 std::string ErrorText(const GError* error, const char* fallback) {
   return error && error->message ? error->message : fallback;
 }

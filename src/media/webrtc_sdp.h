@@ -4,7 +4,11 @@
 // the rest (ICE credentials, DTLS fingerprints, bundling) when the offer is applied.
 #pragma once
 
+#ifndef GST_USE_UNSTABLE_API
+#define GST_USE_UNSTABLE_API 1  // webrtcbin's library is still marked unstable in 1.22
+#endif
 #include <gst/sdp/sdp.h>
+#include <gst/webrtc/webrtc.h>
 
 #include <memory>
 #include <string>
@@ -20,6 +24,13 @@ struct SdpMessageFree {
   }
 };
 using SdpMessagePtr = std::unique_ptr<GstSDPMessage, SdpMessageFree>;
+
+struct SessionDescriptionFree {
+  void operator()(GstWebRTCSessionDescription* description) const {
+    if (description) gst_webrtc_session_description_free(description);
+  }
+};
+using SessionDescriptionPtr = std::unique_ptr<GstWebRTCSessionDescription, SessionDescriptionFree>;
 
 // Largest offer accepted (a browser's offer is 3-8 KiB).
 inline constexpr size_t kMaxOfferBytes = 64 * 1024;

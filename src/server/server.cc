@@ -99,7 +99,6 @@ struct Server::Impl {
   media::GObjectPtr<SoupServer> soup;
   media::MainLoopPtr loop;
   std::map<std::string, std::shared_ptr<Session>> sessions;
-  std::map<std::string, std::string> session_addresses;  // session id -> client IP (per-address limit)
   int port = 0;
   bool tls = false;
   int max_sessions = 0;
@@ -123,8 +122,8 @@ struct Server::Impl {
   void OnWebSocket(SoupServerMessage* message, SoupWebsocketConnection* connection);
   void Refuse(SoupWebsocketConnection* connection, const std::string& code, const std::string& why);
   int SessionsFrom(const std::string& address) const {
-    return static_cast<int>(std::count_if(session_addresses.begin(), session_addresses.end(),
-                                          [&](const auto& entry) { return entry.second == address; }));
+    return static_cast<int>(std::count_if(sessions.begin(), sessions.end(),
+                                          [&](const auto& entry) { return entry.second->address() == address; }));
   }
   void CloseAll(const std::string& reason) {
     auto all = sessions;  // Close() erases from `sessions`
@@ -238,9 +237,8 @@ void Server::Impl::OnWebSocket(SoupServerMessage* message, SoupWebsocketConnecti
   }
   metrics.sessions_started++;
   std::string id = RandomId();
-  auto session = std::make_shared<Session>(id, context);
+  auto session = std::make_shared<Session>(id, address, context);
   sessions[id] = session;
-  session_addresses[id] = address;
   session->Start(connection);
 }
 
@@ -257,7 +255,7 @@ Expected<std::unique_ptr<Server>> Server::Create(const ServerOptions& options) {
   impl->options = options;
   if (options.tls_cert.empty() != options.tls_key.empty()) return Error("give both --tls-cert and --tls-key, or neither");
   if (options.max_sessions_per_ip < 0) return Error("--max-sessions-per-ip must be 0 (no limit) or more");
-  const bool loopback = options.host == "127.0.0.1" || options.host == "localhost" || options.host == "::1";
+  const bool loopback = IsLoopbackName(options.host);
   if (!loopback && options.tls_cert.empty()) {
     if (!options.insecure) {
       return Error("listening on " + options.host + " (beyond this machine) needs TLS: give --tls-cert and --tls-key "
@@ -297,7 +295,6 @@ Expected<std::unique_ptr<Server>> Server::Create(const ServerOptions& options) {
   Impl* raw = impl.get();
   impl->context.on_closed = [raw](const std::string& id) {
     raw->sessions.erase(id);
-    raw->session_addresses.erase(id);
     raw->ScheduleTrim();
   };
 

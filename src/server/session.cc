@@ -16,7 +16,8 @@ void DeleteWeakNotify(gpointer data) { delete static_cast<WeakSession*>(data); }
 
 }  // namespace
 
-Session::Session(std::string id, SessionContext& context) : id_(std::move(id)), context_(context) {}
+Session::Session(std::string id, std::string address, SessionContext& context)
+    : id_(std::move(id)), address_(std::move(address)), context_(context) {}
 
 Session::~Session() {
   // Normally Close() ran on the main loop; at shutdown the server closes every session first.

@@ -36,10 +36,11 @@ struct SessionContext {
 
 class Session : public Job, public std::enable_shared_from_this<Session> {
  public:
-  Session(std::string id, SessionContext& context);
+  Session(std::string id, std::string address, SessionContext& context);
   ~Session() override;
 
   const std::string& id() const { return id_; }
+  const std::string& address() const { return address_; }  // the client's IP address
 
   // Main loop. Takes a reference to the connection and starts the session (welcome message).
   void Start(SoupWebsocketConnection* connection);
@@ -70,6 +71,7 @@ class Session : public Job, public std::enable_shared_from_this<Session> {
   bool CheckTimeouts();
 
   std::string id_;
+  std::string address_;
   SessionContext& context_;
   media::GObjectPtr<SoupWebsocketConnection> socket_;
   gulong message_handler_ = 0, closed_handler_ = 0;
