@@ -46,6 +46,16 @@ CLI::App* AddServeCommand(CLI::App& app) {
                     "A connected client sending no video this long is dropped (a vanished peer)")
       ->check(CLI::Range(100, 600000))
       ->capture_default_str();
+  serve->add_option("--request-timeout-ms", options.request_timeout_ms,
+                    "A connection must send its request headers within this time, or it is closed")
+      ->check(CLI::Range(100, 600000))
+      ->capture_default_str();
+  serve->add_option("--max-connections", options.max_connections,
+                    "Most open client connections (0: from the open-file limit, which serve raises to its maximum)")
+      ->check(CLI::Range(0, 1000000))
+      ->capture_default_str();
+  serve->add_option("--metrics-token", options.metrics_token,
+                    "Token /metrics needs (Authorization: Bearer ...); without it, --token is needed if given");
   serve->add_option("--threads", options.threads, "Inference threads (0: one per core)")->capture_default_str();
   serve->add_option("--web-root", options.web_root, "Folder of the browser client")->capture_default_str();
   serve->add_option("--models-dir", options.models_dir, "Folder with the model files")->capture_default_str();

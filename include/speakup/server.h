@@ -27,6 +27,12 @@ struct ServerOptions {
   int max_width = 1920, max_height = 1080;  // larger client video is downscaled
   int connect_timeout_ms = 15000;  // socket -> offer, and offer -> connected
   int silence_timeout_ms = 5000;   // no video from a connected client (a vanished peer)
+  // A connection must send its request (line and headers) within this time, or it is closed.
+  int request_timeout_ms = 10000;
+  int max_connections = 0;     // open client connections at once; 0: from the open-file limit
+  // If set, /metrics needs "Authorization: Bearer <metrics_token>"; if not, but `token` is, it
+  // needs that token; with neither it is public (loopback by default).
+  std::string metrics_token;
 };
 
 class Server {

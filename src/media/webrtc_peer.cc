@@ -31,6 +31,8 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
+#include <exception>
 #include <map>
 #include <mutex>
 #include <utility>
@@ -227,10 +229,26 @@ struct Task {
   std::function<void(Impl&)> run;
 };
 
+// An exception must never unwind into GLib or GStreamer (C code; it would abort the process, taking
+// every other client with it): what a task or handler throws is logged and dropped here.
+void ReportEscaped(const char* where) noexcept {
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "speakup: webrtc peer: %s threw: %s (ignored)\n", where, e.what());
+  } catch (...) {
+    std::fprintf(stderr, "speakup: webrtc peer: %s threw an unknown exception (ignored)\n", where);
+  }
+}
+
 gboolean RunTask(gpointer data) {
   auto* task = static_cast<Task*>(data);
-  if (std::shared_ptr<Impl> impl = task->impl.lock()) {
-    if (!impl->closed) task->run(*impl);
+  try {
+    if (std::shared_ptr<Impl> impl = task->impl.lock()) {
+      if (!impl->closed) task->run(*impl);
+    }
+  } catch (...) {
+    ReportEscaped("a main-loop task");
   }
   return G_SOURCE_REMOVE;
 }
@@ -250,7 +268,11 @@ void PostTo(GMainContext* context, std::weak_ptr<Impl> impl, std::function<void(
 template <typename F>
 void Guarded(Impl* impl, F&& body) {
   if (!impl->Enter()) return;
-  body();
+  try {
+    body();
+  } catch (...) {
+    ReportEscaped("a GStreamer signal handler");
+  }
   impl->Leave();
 }
 

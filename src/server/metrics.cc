@@ -32,13 +32,28 @@ void Histogram::Render(std::string& out, const std::string& name, const std::str
   out += line;
 }
 
-std::string Metrics::Render(size_t active_sessions) const {
+std::string Metrics::Render(const MetricsGauges& gauges) const {
   std::string out;
   auto counter = [&](const char* name, const char* help, uint64_t value, const char* type = "counter") {
     out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " +
            std::to_string(value) + "\n";
   };
-  counter("speakup_sessions_active", "Sessions (connected clients) now.", active_sessions, "gauge");
+  counter("speakup_sessions_active", "Sessions (clients that have offered) now.", gauges.active_sessions, "gauge");
+  counter("speakup_sessions_pending", "Signaling connections that have not offered yet.", gauges.pending_sessions, "gauge");
+  counter("speakup_connections_open", "Client TCP connections now.", gauges.open_connections, "gauge");
+  counter("speakup_connections_max", "Most client TCP connections at once (--max-connections).", gauges.max_connections, "gauge");
+  counter("speakup_connections_refused_total", "Connections closed at once: too many in all or from one address.",
+          connections_refused);
+  counter("speakup_requests_refused_total", "Requests refused before reaching a handler: a body, oversized headers.",
+          requests_refused);
+  counter("speakup_accept_errors_total", "Failed accepts (out of file descriptors); accepting resumes 100 ms later.",
+          accept_errors);
+  if (gauges.open_fds >= 0) {
+    counter("process_open_fds", "Number of open file descriptors.", static_cast<uint64_t>(gauges.open_fds), "gauge");
+  }
+  if (gauges.max_fds >= 0) {
+    counter("process_max_fds", "Maximum number of open file descriptors.", static_cast<uint64_t>(gauges.max_fds), "gauge");
+  }
   counter("speakup_sessions_started_total", "Sessions started.", sessions_started);
   counter("speakup_sessions_refused_total", "Clients refused because the server was full.", sessions_refused);
   counter("speakup_frames_in_total", "Decoded frames received from clients.", frames_in);

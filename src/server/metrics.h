@@ -5,6 +5,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <cstddef>
 #include <string>
 
 namespace speakup::server {
@@ -23,13 +24,25 @@ class Histogram {
   std::atomic<uint64_t> sum_us_{0};
 };
 
+// What /metrics shows besides the counters, read on the main loop when it is asked for.
+struct MetricsGauges {
+  size_t active_sessions = 0;   // sessions that have offered
+  size_t pending_sessions = 0;  // open signaling sockets that have not offered yet
+  size_t open_connections = 0;  // client TCP connections
+  size_t max_connections = 0;
+  long open_fds = -1, max_fds = -1;  // the process's descriptors (-1: unknown)
+};
+
 struct Metrics {
   std::atomic<uint64_t> sessions_started{0}, sessions_refused{0};
+  // Connections refused at accept (too many), requests refused before libsoup (a body, huge
+  // headers), failed accepts (out of descriptors).
+  std::atomic<uint64_t> connections_refused{0}, requests_refused{0}, accept_errors{0};
   std::atomic<uint64_t> frames_in{0}, frames_processed{0}, frames_dropped{0}, results_sent{0};
   Histogram queue, detect, landmarks, geometry, total;
 
-  // The whole exposition; `active_sessions` is read by the caller on the main loop.
-  std::string Render(size_t active_sessions) const;
+  // The whole exposition.
+  std::string Render(const MetricsGauges& gauges) const;
 };
 
 }  // namespace speakup::server

@@ -1,8 +1,10 @@
 #include "speakup/server.h"
 
+#include <dirent.h>
 #include <glib-unix.h>
-#include <malloc.h>
 #include <libsoup/soup.h>
+#include <malloc.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -15,6 +17,7 @@
 #include <string_view>
 #include <thread>
 
+#include "front_door.h"
 #include "gst_handles.h"
 #include "session.h"
 #include "signaling.h"
@@ -37,6 +40,9 @@ const char* ContentType(const std::filesystem::path& path) {
 }
 
 constexpr size_t kSessionsPerThread = 5;
+// Descriptors kept free for what running sessions and the listener still need: a new session is
+// refused before the process gets this close to its open-file limit.
+constexpr long kDescriptorReserve = 64;
 
 std::string RandomId() {
   static std::mt19937_64 random(std::random_device{}());
@@ -70,6 +76,80 @@ std::optional<HostAndPort> ParseOrigin(const std::string& origin) {
   return HostAndPort{host.get(), port > 0 ? port : (scheme == "https" ? 443 : 80)};
 }
 
+// Descriptors the process has open now (-1 if /proc cannot tell).
+long OpenDescriptors() {
+  DIR* dir = opendir("/proc/self/fd");
+  if (!dir) return -1;
+  long count = -1;  // the directory's own descriptor is listed too
+  while (readdir(dir)) ++count;
+  closedir(dir);
+  return count - 2;  // "." and ".."
+}
+
+long DescriptorLimit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return -1;
+  return static_cast<long>(limit.rlim_cur);
+}
+
+// Every session and connection costs descriptors; the common soft limit (1,024) is far below
+// what the kernel allows, so take all the hard limit gives (as nginx's worker_rlimit_nofile does).
+void RaiseDescriptorLimit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+  limit.rlim_cur = limit.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &limit) != 0) {
+    std::fprintf(stderr, "speakup serve: warning: cannot raise the open-file limit to %llu\n",
+                 static_cast<unsigned long long>(limit.rlim_max));
+  }
+}
+
+// The Content-Security-Policy of the page: scripts only from the server itself, plus the inline
+// scripts of index.html by their SHA-256 (the import map, which browsers take only inline).
+std::string ContentSecurityPolicy(const std::string& index_html) {
+  std::string hashes;
+  for (size_t at = 0; (at = index_html.find("<script", at)) != std::string::npos;) {
+    const size_t open_end = index_html.find('>', at);
+    const size_t close = index_html.find("</script>", at);
+    if (open_end == std::string::npos || close == std::string::npos || close < open_end) break;
+    if (index_html.substr(at, open_end - at).find("src=") == std::string::npos) {
+      const std::string body = index_html.substr(open_end + 1, close - open_end - 1);
+      GChecksum* checksum = g_checksum_new(G_CHECKSUM_SHA256);
+      g_checksum_update(checksum, reinterpret_cast<const guchar*>(body.data()), static_cast<gssize>(body.size()));
+      guint8 digest[32];
+      gsize length = sizeof(digest);
+      g_checksum_get_digest(checksum, digest, &length);
+      g_checksum_free(checksum);
+      media::GCharPtr base64(g_base64_encode(digest, length));
+      hashes += std::string(" 'sha256-") + base64.get() + "'";
+    }
+    at = close + 1;
+  }
+  return "default-src 'self'; script-src 'self'" + hashes +
+         "; connect-src 'self' ws: wss:; img-src 'self' data: blob:; media-src 'self' blob: mediastream:; "
+         "style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+}
+
+// Headers every plain HTTP answer carries: the page is not to be framed (clickjacking) or
+// sniffed as another type, and it runs only its own scripts.
+void AddSecurityHeaders(SoupMessageHeaders* headers, const std::string& policy) {
+  soup_message_headers_replace(headers, "X-Content-Type-Options", "nosniff");
+  soup_message_headers_replace(headers, "X-Frame-Options", "DENY");
+  soup_message_headers_replace(headers, "Referrer-Policy", "no-referrer");
+  soup_message_headers_replace(headers, "Content-Security-Policy", policy.c_str());
+  // One request per connection: libsoup 3.2 leaks keep-alive connections that the client closes
+  // while idle (CLOSE-WAIT, fixed in libsoup 3.3), and a server out of descriptors stops serving.
+  soup_message_headers_replace(headers, "Connection", "close");
+}
+
+bool ConstantTimeEquals(const std::string& given, const std::string& expected) {
+  unsigned char differ = given.size() != expected.size();
+  for (size_t i = 0; i < expected.size(); ++i) {
+    differ |= static_cast<unsigned char>(expected[i] ^ (i < given.size() ? given[i] : 0));
+  }
+  return differ == 0;
+}
+
 bool IsLoopbackName(const std::string& host) { return host == "localhost" || host == "127.0.0.1" || host == "::1"; }
 
 // Whether a page from `origin` (a browser's Origin header) may open a session: it is the server's
@@ -97,11 +177,14 @@ struct Server::Impl {
   SessionContext context;
   Metrics metrics;
   media::GObjectPtr<SoupServer> soup;
+  std::unique_ptr<FrontDoor> front_door;
   media::MainLoopPtr loop;
   std::map<std::string, std::shared_ptr<Session>> sessions;
   int port = 0;
   bool tls = false;
   int max_sessions = 0;
+  size_t max_connections = 0;
+  std::string content_security_policy;
 
   media::SourceId trim_timer;
 
@@ -120,7 +203,34 @@ struct Server::Impl {
 
   void ServeFile(SoupServerMessage* message, const char* path);
   void OnWebSocket(SoupServerMessage* message, SoupWebsocketConnection* connection);
-  void Refuse(SoupWebsocketConnection* connection, const std::string& code, const std::string& why);
+  void Refuse(uint64_t tcp, SoupWebsocketConnection* connection, const std::string& code, const std::string& why);
+  size_t OfferedSessions() const {
+    return static_cast<size_t>(std::count_if(sessions.begin(), sessions.end(), [](const auto& e) { return e.second->offered(); }));
+  }
+  MetricsGauges Gauges() const {
+    MetricsGauges gauges;
+    gauges.active_sessions = OfferedSessions();
+    gauges.pending_sessions = sessions.size() - gauges.active_sessions;
+    gauges.open_connections = front_door ? front_door->open_connections() : 0;
+    gauges.max_connections = max_connections;
+    gauges.open_fds = OpenDescriptors();
+    gauges.max_fds = DescriptorLimit();
+    return gauges;
+  }
+  // Sessions that have not offered do not hold capacity, but each holds a socket: past as many as
+  // the capacity, the one waiting longest makes room (a browser offers within a second or two).
+  void MakeRoomForPending() {
+    std::shared_ptr<Session> oldest;
+    size_t pending = 0;
+    for (const auto& [id, session] : sessions) {
+      if (session->offered()) continue;
+      ++pending;
+      if (!oldest || session->started() < oldest->started()) oldest = session;
+    }
+    if (oldest && pending >= static_cast<size_t>(max_sessions)) {
+      oldest->Close("no offer yet, and the server needed the room for another client: offer right after welcome");
+    }
+  }
   int SessionsFrom(const std::string& address) const {
     return static_cast<int>(std::count_if(sessions.begin(), sessions.end(),
                                           [&](const auto& entry) { return entry.second->address() == address; }));
@@ -132,6 +242,7 @@ struct Server::Impl {
 };
 
 void Server::Impl::ServeFile(SoupServerMessage* message, const char* request_path) {
+  AddSecurityHeaders(soup_server_message_get_response_headers(message), content_security_policy);
   const std::string method = soup_server_message_get_method(message);
   if (method != "GET" && method != "HEAD") {
     soup_server_message_set_status(message, SOUP_STATUS_METHOD_NOT_ALLOWED, nullptr);
@@ -139,7 +250,20 @@ void Server::Impl::ServeFile(SoupServerMessage* message, const char* request_pat
   }
   std::string path = request_path ? request_path : "/";
   if (path == "/metrics") {
-    const std::string body = metrics.Render(sessions.size());
+    // With a token the server is not public, and neither are its figures.
+    const std::string& token = options.metrics_token.empty() ? options.token : options.metrics_token;
+    if (!token.empty()) {
+      const char* authorization = soup_message_headers_get_one(soup_server_message_get_request_headers(message), "Authorization");
+      const std::string given = authorization && std::string_view(authorization).starts_with("Bearer ") ? authorization + 7 : "";
+      if (!ConstantTimeEquals(given, token)) {
+        soup_message_headers_replace(soup_server_message_get_response_headers(message), "WWW-Authenticate", "Bearer");
+        const std::string body = "/metrics needs the header Authorization: Bearer <token> (--metrics-token, or --token)\n";
+        soup_server_message_set_status(message, SOUP_STATUS_UNAUTHORIZED, nullptr);
+        soup_server_message_set_response(message, "text/plain", SOUP_MEMORY_COPY, body.data(), body.size());
+        return;
+      }
+    }
+    const std::string body = metrics.Render(Gauges());
     soup_server_message_set_status(message, SOUP_STATUS_OK, nullptr);
     soup_server_message_set_response(message, "text/plain; version=0.0.4", SOUP_MEMORY_COPY, body.data(), body.size());
     return;
@@ -176,21 +300,24 @@ void Server::Impl::ServeFile(SoupServerMessage* message, const char* request_pat
   soup_server_message_set_response(message, ContentType(file), SOUP_MEMORY_COPY, body.data(), body.size());
 }
 
-void Server::Impl::Refuse(SoupWebsocketConnection* connection, const std::string& code, const std::string& why) {
+void Server::Impl::Refuse(uint64_t tcp, SoupWebsocketConnection* connection, const std::string& code, const std::string& why) {
   const std::string refusal = ErrorJson(code, why);
   soup_websocket_connection_send_text(connection, refusal.c_str());
   CloseWhenSent(connection, SOUP_WEBSOCKET_CLOSE_POLICY_VIOLATION, code.c_str());
+  // Nothing more is read from a refused client; its connection goes shortly.
+  front_door->Refused(tcp);
 }
 
 void Server::Impl::OnWebSocket(SoupServerMessage* message, SoupWebsocketConnection* connection) {
   // Cross-site WebSocket hijacking: any page a user visits could otherwise open sessions on their
   // server. Browsers always send Origin; native clients (curl, the load generator) send none.
   SoupMessageHeaders* headers = soup_server_message_get_request_headers(message);
+  const uint64_t tcp = front_door->ConnectionOf(message);
   if (const char* origin = soup_message_headers_get_one(headers, "Origin")) {
     if (!OriginAllowed(origin, soup_message_headers_get_one(headers, "Host"), tls, IsLoopbackName(options.host),
                        options.allowed_origins)) {
       metrics.sessions_refused++;
-      Refuse(connection, "forbidden_origin", std::string("pages from ") + origin +
+      Refuse(tcp, connection, "forbidden_origin", std::string("pages from ") + origin +
                                                  " may not use this server; start it with --allow-origin " + origin +
                                                  " to allow them");
       return;
@@ -207,13 +334,9 @@ void Server::Impl::OnWebSocket(SoupServerMessage* message, SoupWebsocketConnecti
       }
     }
     // Compared in constant time, so response timing does not reveal the token.
-    unsigned char differ = given.size() != options.token.size();
-    for (size_t i = 0; i < options.token.size(); ++i) {
-      differ |= static_cast<unsigned char>(options.token[i] ^ (i < given.size() ? given[i] : 0));
-    }
-    if (differ) {
+    if (!ConstantTimeEquals(given, options.token)) {
       metrics.sessions_refused++;
-      Refuse(connection, "unauthorized", "this server needs an access token: add ?token=... to the page address");
+      Refuse(tcp, connection, "unauthorized", "this server needs an access token: add ?token=... to the page address");
       return;
     }
   }
@@ -224,21 +347,32 @@ void Server::Impl::OnWebSocket(SoupServerMessage* message, SoupWebsocketConnecti
   if (per_address_limit > 0 && SessionsFrom(address) >= per_address_limit) {
     metrics.sessions_refused++;
     const std::string limit = std::to_string(per_address_limit);
-    Refuse(connection, "too_many_sessions",
+    Refuse(tcp, connection, "too_many_sessions",
            "this address already has " + limit + " open sessions, the most the server allows one address "
            "(--max-sessions-per-ip " + limit + "); close one and try again");
     return;
   }
-  if (static_cast<int>(sessions.size()) >= max_sessions) {
+  if (static_cast<int>(OfferedSessions()) >= max_sessions) {
     metrics.sessions_refused++;
-    Refuse(connection, "server_full", "the server is serving its maximum of " + std::to_string(max_sessions) +
-                                          " sessions; try again later");
+    Refuse(tcp, connection, "server_full", "the server is serving its maximum of " + std::to_string(max_sessions) +
+                                               " sessions; try again later");
     return;
   }
+  const long open_fds = OpenDescriptors(), max_fds = DescriptorLimit();
+  if (open_fds >= 0 && max_fds > 0 && open_fds > max_fds - kDescriptorReserve) {
+    metrics.sessions_refused++;
+    Refuse(tcp, connection, "server_full", "the server is out of file descriptors (" + std::to_string(open_fds) + " of " +
+                                               std::to_string(max_fds) + " open); try again later");
+    return;
+  }
+  MakeRoomForPending();
   metrics.sessions_started++;
   std::string id = RandomId();
-  auto session = std::make_shared<Session>(id, address, context);
+  auto session = std::make_shared<Session>(id, address, tcp, context);
   sessions[id] = session;
+  front_door->WebSocketOpened(tcp, [weak = std::weak_ptr<Session>(session)] {
+    if (auto alive = weak.lock()) alive->TooLarge();
+  });
   session->Start(connection);
 }
 
@@ -246,6 +380,7 @@ Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Server::~Server() {
   impl_->CloseAll("the server is shutting down");
+  impl_->front_door.reset();  // stops accepting
   if (impl_->soup) soup_server_disconnect(impl_->soup.get());
   impl_->pool.reset();  // joins the workers before the models and context go away
 }
@@ -266,6 +401,11 @@ Expected<std::unique_ptr<Server>> Server::Create(const ServerOptions& options) {
   }
   if (!std::filesystem::is_regular_file(std::filesystem::path(options.web_root) / "index.html")) {
     return Error("no web client at '" + options.web_root + "' (index.html missing); run `make build` from the repository");
+  }
+  {
+    std::ifstream index(std::filesystem::path(options.web_root) / "index.html", std::ios::binary);
+    impl->content_security_policy = ContentSecurityPolicy(
+        std::string((std::istreambuf_iterator<char>(index)), std::istreambuf_iterator<char>()));
   }
   auto models = face::Models::Load(options.models_dir);
   if (!models) return Error(models.error());
@@ -294,8 +434,16 @@ Expected<std::unique_ptr<Server>> Server::Create(const ServerOptions& options) {
   impl->context.webrtc.media_timeout_ms = options.silence_timeout_ms;
   Impl* raw = impl.get();
   impl->context.on_closed = [raw](const std::string& id) {
-    raw->sessions.erase(id);
+    auto it = raw->sessions.find(id);
+    if (it == raw->sessions.end()) return;
+    if (raw->front_door) raw->front_door->SessionClosed(it->second->connection());
+    raw->sessions.erase(it);
     raw->ScheduleTrim();
+  };
+  impl->context.admit_offer = [raw](const std::string&) -> std::optional<std::string> {
+    if (static_cast<int>(raw->OfferedSessions()) < raw->max_sessions) return std::nullopt;
+    raw->metrics.sessions_refused++;
+    return "the server is serving its maximum of " + std::to_string(raw->max_sessions) + " sessions; try again later";
   };
 
   GError* error = nullptr;
@@ -308,32 +456,58 @@ Expected<std::unique_ptr<Server>> Server::Create(const ServerOptions& options) {
     }
     impl->tls = true;
   }
-  impl->soup.reset(certificate ? soup_server_new("tls-certificate", certificate.get(), nullptr) : soup_server_new(nullptr, nullptr));
+  // TLS is the front door's (it accepts the connections); libsoup gets the decrypted streams.
+  impl->soup.reset(soup_server_new(nullptr, nullptr));
+  // Signaling messages are small JSON: compression only helps a client make the server inflate a
+  // 51 KB frame into 50 MiB, so the deflate extension is not offered.
+  soup_server_remove_websocket_extension(impl->soup.get(), SOUP_TYPE_WEBSOCKET_EXTENSION_DEFLATE);
   soup_server_add_handler(
       impl->soup.get(), nullptr,
       +[](SoupServer*, SoupServerMessage* message, const char* path, GHashTable*, gpointer data) {
-        static_cast<Impl*>(data)->ServeFile(message, path);
+        try {
+          static_cast<Impl*>(data)->ServeFile(message, path);
+        } catch (const std::exception& e) {
+          std::fprintf(stderr, "speakup serve: answering %s: %s\n", path ? path : "?", e.what());
+          soup_server_message_set_status(message, SOUP_STATUS_INTERNAL_SERVER_ERROR, nullptr);
+        }
       },
       raw, nullptr);
   soup_server_add_websocket_handler(
       impl->soup.get(), "/ws", nullptr, nullptr,
       +[](SoupServer*, SoupServerMessage* message, const char*, SoupWebsocketConnection* connection, gpointer data) {
-        static_cast<Impl*>(data)->OnWebSocket(message, connection);
+        try {
+          static_cast<Impl*>(data)->OnWebSocket(message, connection);
+        } catch (const std::exception& e) {
+          std::fprintf(stderr, "speakup serve: opening a session: %s\n", e.what());
+          soup_websocket_connection_close(connection, SOUP_WEBSOCKET_CLOSE_SERVER_ERROR, nullptr);
+        }
       },
       raw, nullptr);
   media::GObjectPtr<GInetAddress> address(g_inet_address_new_from_string(
       options.host == "localhost" ? "127.0.0.1" : options.host.c_str()));
   if (!address) return Error("--host must be an IP address, not '" + options.host + "'");
   media::GObjectPtr<GSocketAddress> socket_address(g_inet_socket_address_new(address.get(), static_cast<guint16>(options.port)));
-  if (!soup_server_listen(impl->soup.get(), socket_address.get(),
-                          impl->tls ? SOUP_SERVER_LISTEN_HTTPS : static_cast<SoupServerListenOptions>(0), &error)) {
-    media::GErrorPtr owned(error);
-    return Error("cannot listen on " + options.host + ":" + std::to_string(options.port) + ": " + owned->message +
+
+  RaiseDescriptorLimit();
+  FrontDoorOptions door;
+  // Each connection is a descriptor, each session about a dozen more (WebRTC sockets, pipes):
+  // half the descriptors for connections, the rest for sessions and the process itself.
+  const long fd_limit = DescriptorLimit();
+  impl->max_connections = options.max_connections > 0 ? static_cast<size_t>(options.max_connections)
+                          : fd_limit > 0 ? static_cast<size_t>(std::clamp(fd_limit / 2 - 32, 16L, 65536L))
+                                         : 4096;
+  door.max_connections = impl->max_connections;
+  // A browser opens a few connections for the page beside each session's WebSocket.
+  door.max_connections_per_address = options.max_sessions_per_ip > 0 ? static_cast<size_t>(options.max_sessions_per_ip) + 16 : 0;
+  door.request_timeout = std::chrono::milliseconds(options.request_timeout_ms);
+  door.limits.max_message_bytes = kMaxSignalingBytes;
+  auto front_door = FrontDoor::Listen(impl->soup.get(), socket_address.get(), certificate.get(), door, &impl->metrics);
+  if (!front_door) {
+    return Error("cannot listen on " + options.host + ":" + std::to_string(options.port) + ": " + front_door.error() +
                  (options.port ? " (is another server using the port? try --port)" : ""));
   }
-  GSList* uris = soup_server_get_uris(impl->soup.get());
-  if (uris) impl->port = g_uri_get_port(static_cast<GUri*>(uris->data));
-  g_slist_free_full(uris, reinterpret_cast<GDestroyNotify>(g_uri_unref));
+  impl->front_door = std::move(*front_door);
+  impl->port = impl->front_door->port();
   impl->loop.reset(g_main_loop_new(nullptr, FALSE));
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }

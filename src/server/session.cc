@@ -14,10 +14,28 @@ using WeakSession = std::weak_ptr<Session>;
 void DeleteWeak(gpointer data, GClosure*) { delete static_cast<WeakSession*>(data); }
 void DeleteWeakNotify(gpointer data) { delete static_cast<WeakSession*>(data); }
 
+// What a handler throws must not unwind into libsoup (C): it would end the process, and with it
+// every other client's session. Logged, and the session that threw is closed.
+template <typename F>
+void CatchAll(const std::shared_ptr<Session>& session, const char* where, F&& body) noexcept {
+  try {
+    body();
+    return;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "speakup serve: session %s: %s threw: %s\n", session->id().c_str(), where, e.what());
+  } catch (...) {
+    std::fprintf(stderr, "speakup serve: session %s: %s threw\n", session->id().c_str(), where);
+  }
+  try {
+    session->Close("the server failed to handle a message");
+  } catch (...) {
+  }
+}
+
 }  // namespace
 
-Session::Session(std::string id, std::string address, SessionContext& context)
-    : id_(std::move(id)), address_(std::move(address)), context_(context) {}
+Session::Session(std::string id, std::string address, uint64_t connection, SessionContext& context)
+    : id_(std::move(id)), address_(std::move(address)), connection_(connection), context_(context) {}
 
 Session::~Session() {
   // Normally Close() ran on the main loop; at shutdown the server closes every session first.
@@ -29,7 +47,10 @@ Session::~Session() {
 
 void Session::Start(SoupWebsocketConnection* connection) {
   socket_.reset(static_cast<SoupWebsocketConnection*>(g_object_ref(connection)));
-  soup_websocket_connection_set_max_incoming_payload_size(connection, kMaxSignalingBytes);
+  // The front door drops a message over kMaxSignalingBytes before libsoup sees it, so that the
+  // session can answer `too_large`; libsoup's own limit (which drops the connection without a
+  // word) stays only as a backstop.
+  soup_websocket_connection_set_max_incoming_payload_size(connection, 2 * kMaxSignalingBytes);
   soup_websocket_connection_set_keepalive_interval(connection, 10);
   message_handler_ = g_signal_connect_data(
       connection, "message",
@@ -38,12 +59,16 @@ void Session::Start(SoupWebsocketConnection* connection) {
         if (!self) return;
         gsize size = 0;
         const char* text = static_cast<const char*>(g_bytes_get_data(message, &size));
-        self->OnMessage(static_cast<SoupWebsocketDataType>(type), std::string_view(text ? text : "", size));
+        CatchAll(self, "a signaling message", [&] {
+          self->OnMessage(static_cast<SoupWebsocketDataType>(type), std::string_view(text ? text : "", size));
+        });
       }),
       new WeakSession(weak_from_this()), DeleteWeak, GConnectFlags(0));
   closed_handler_ = g_signal_connect_data(
       connection, "closed", G_CALLBACK(+[](SoupWebsocketConnection*, gpointer data) {
-        if (auto self = static_cast<WeakSession*>(data)->lock()) self->Close("the client closed the signaling connection");
+        if (auto self = static_cast<WeakSession*>(data)->lock()) {
+          CatchAll(self, "closing", [&] { self->Close("the client closed the signaling connection"); });
+        }
       }),
       new WeakSession(weak_from_this()), DeleteWeak, GConnectFlags(0));
   timer_.reset(g_timeout_add_full(
@@ -51,7 +76,9 @@ void Session::Start(SoupWebsocketConnection* connection) {
       +[](gpointer data) -> gboolean {
         auto self = static_cast<WeakSession*>(data)->lock();
         if (!self) return G_SOURCE_REMOVE;
-        return self->CheckTimeouts() ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+        bool again = false;
+        CatchAll(self, "the offer timer", [&] { again = self->CheckTimeouts(); });
+        return again ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
       },
       new WeakSession(weak_from_this()), DeleteWeakNotify));
   Send(WelcomeJson(id_, context_.webrtc.max_width, context_.webrtc.max_height));
@@ -105,6 +132,13 @@ void Session::OnText(std::string_view text) {
       Send(ErrorJson("bad_state", "send the offer before candidates"));
       return;
     }
+    // Each candidate makes the server send connectivity checks to an address the client chose.
+    if (remote_candidates_ >= kMaxRemoteCandidates) {
+      Send(ErrorJson("too_many_candidates", "a session takes at most " + std::to_string(kMaxRemoteCandidates) +
+                                                " remote candidates (offer and trickled together); this one is ignored"));
+      return;
+    }
+    ++remote_candidates_;
     Status added = peer_->AddRemoteCandidate(candidate->mline, candidate->candidate);
     if (!added.ok()) Send(ErrorJson("bad_message", added.message()));
   } else if (auto* options = std::get_if<OptionsMessage>(&message)) {
@@ -119,7 +153,20 @@ void Session::OnOffer(const std::string& sdp) {
     Send(ErrorJson("bad_state", "this session already has an offer; open a new connection to start again"));
     return;
   }
+  if (auto refusal = CheckOffer(sdp)) {
+    Send(ErrorJson(refusal->code, refusal->message));
+    Close("the offer was refused");
+    return;
+  }
+  if (context_.admit_offer) {
+    if (auto full = context_.admit_offer(id_)) {
+      Send(ErrorJson("server_full", *full));
+      Close("the server is full", SOUP_WEBSOCKET_CLOSE_POLICY_VIOLATION);
+      return;
+    }
+  }
   offered_ = true;
+  remote_candidates_ = CountCandidates(sdp);
   media::PeerCallbacks callbacks;
   const WeakSession weak = weak_from_this();
   callbacks.on_local_candidate = [weak](unsigned mline, std::string candidate) {
@@ -284,7 +331,14 @@ bool Session::CheckTimeouts() {
   return false;
 }
 
-void Session::Close(const std::string& reason) {
+void Session::TooLarge() {
+  if (closed_) return;
+  Send(ErrorJson("too_large", "a signaling message was larger than " + std::to_string(kMaxSignalingBytes) +
+                                  " bytes; the session is closed"));
+  Close("the client sent a message over the size limit", SOUP_WEBSOCKET_CLOSE_TOO_BIG);
+}
+
+void Session::Close(const std::string& reason, gushort code) {
   if (closed_) return;
   auto self = shared_from_this();  // the server's map may drop its reference below
   closed_ = true;
@@ -293,7 +347,7 @@ void Session::Close(const std::string& reason) {
     g_signal_handler_disconnect(socket_.get(), message_handler_);
     g_signal_handler_disconnect(socket_.get(), closed_handler_);
     message_handler_ = closed_handler_ = 0;
-    CloseWhenSent(socket_.get(), SOUP_WEBSOCKET_CLOSE_NORMAL, nullptr);
+    CloseWhenSent(socket_.get(), code, nullptr);
     socket_.reset();
   }
   timer_.reset();

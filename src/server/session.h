@@ -31,30 +31,40 @@ struct SessionContext {
   media::WebRtcOptions webrtc;
   std::chrono::milliseconds offer_timeout{20000};  // socket open -> offer (then the peer's own)
   std::function<void(const std::string& session)> on_closed;  // main loop; the server forgets it
+  // Main loop, when a session offers: nullopt to go on, or why the server cannot take it
+  // (server_full). Sessions count against the capacity only once they offer.
+  std::function<std::optional<std::string>(const std::string& session)> admit_offer;
   Metrics* metrics = nullptr;
 };
 
 class Session : public Job, public std::enable_shared_from_this<Session> {
  public:
-  Session(std::string id, std::string address, SessionContext& context);
+  using Clock = std::chrono::steady_clock;
+
+  // `connection`: the front door's id of the client's TCP connection.
+  Session(std::string id, std::string address, uint64_t connection, SessionContext& context);
   ~Session() override;
 
   const std::string& id() const { return id_; }
   const std::string& address() const { return address_; }  // the client's IP address
+  uint64_t connection() const { return connection_; }
+  bool offered() const { return offered_; }  // main loop
+  Clock::time_point started() const { return started_; }
 
   // Main loop. Takes a reference to the connection and starts the session (welcome message).
   void Start(SoupWebsocketConnection* connection);
   // Main loop. Ends the session at once: says `bye` with the reason, closes the peer and the socket.
-  // Idempotent.
-  void Close(const std::string& reason);
-  bool closed() const { return closed_; }
+  // Idempotent. `code`: the WebSocket close code.
+  void Close(const std::string& reason, gushort code = SOUP_WEBSOCKET_CLOSE_NORMAL);
+  // Main loop. The client sent a signaling message over the limit (the front door dropped it):
+  // says `too_large` and closes with 1009 (message too big).
+  void TooLarge();
 
   // Worker thread.
   void Run(face::Workspace& workspace) override;
 
 
  private:
-  using Clock = std::chrono::steady_clock;
   struct PendingFrame {
     media::Frame frame;
     uint32_t rtp_timestamp = 0;
@@ -72,12 +82,14 @@ class Session : public Job, public std::enable_shared_from_this<Session> {
 
   std::string id_;
   std::string address_;
+  uint64_t connection_ = 0;
   SessionContext& context_;
   media::GObjectPtr<SoupWebsocketConnection> socket_;
   gulong message_handler_ = 0, closed_handler_ = 0;
   media::SourceId timer_;
   std::atomic<bool> closed_{false};
   bool offered_ = false;
+  int remote_candidates_ = 0;  // in the offer and trickled: at most kMaxRemoteCandidates
   FloodGuard flood_guard_;       // main loop: WebSocket messages
   FloodGuard data_flood_guard_;  // main loop: data-channel messages (each answered on the WebSocket)
   Clock::time_point started_ = Clock::now();

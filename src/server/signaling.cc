@@ -1,5 +1,7 @@
 #include "signaling.h"
 
+#include <algorithm>
+#include <cctype>
 #include <nlohmann/json.hpp>
 
 namespace speakup::server {
@@ -8,6 +10,33 @@ namespace {
 using nlohmann::json;
 
 SignalingError Bad(std::string message) { return {"bad_message", std::move(message)}; }
+
+// Never throws: bytes that are not UTF-8 become U+FFFD.
+std::string Dump(const json& value) { return value.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+SignalingError BadSdp(std::string message) { return {"bad_sdp", std::move(message)}; }
+
+// A mid (RFC 8843) is a short token: letters, digits and a few marks.
+bool IsMidToken(std::string_view mid) {
+  if (mid.empty() || mid.size() > kMaxMidBytes) return false;
+  return std::all_of(mid.begin(), mid.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) ||
+           std::string_view("!#$%&'*+-.^_`{|}~").find(c) != std::string_view::npos;
+  });
+}
+
+// Calls `line` for each line of `sdp` (CRLF or LF ends), without the end.
+template <typename F>
+void ForEachLine(std::string_view sdp, F&& line) {
+  while (!sdp.empty()) {
+    const size_t end = sdp.find('\n');
+    std::string_view current = sdp.substr(0, end);
+    if (!current.empty() && current.back() == '\r') current.remove_suffix(1);
+    line(current);
+    if (end == std::string_view::npos) break;
+    sdp.remove_prefix(end + 1);
+  }
+}
 
 std::variant<OptionsUpdate, SignalingError> ParseOptionsObject(const json& options) {
   if (!options.is_object()) return Bad("'options' must be an object");
@@ -20,7 +49,9 @@ std::variant<OptionsUpdate, SignalingError> ParseOptionsObject(const json& optio
       update.max_faces = value.get<int>();
     } else if (key == "refine" || key == "smoothing" || key == "annotated_video") {
       if (!value.is_boolean()) return Bad("'" + key + "' must be true or false");
-      (key == "refine" ? update.refine : key == "smoothing" ? update.smoothing : update.annotated_video) = value.get<bool>();
+      (key == "refine"      ? update.refine
+       : key == "smoothing" ? update.smoothing
+                            : update.annotated_video) = value.get<bool>();
     } else if (key == "detector") {
       if (value == "short") {
         update.detector = face::DetectorKind::kShortRange;
@@ -79,7 +110,8 @@ std::variant<ClientMessage, SignalingError> ParseClientMessage(std::string_view 
     return OfferMessage{message["sdp"]};
   }
   if (type == "candidate") {
-    if (!message.contains("candidate") || !message["candidate"].is_string()) return Bad("'candidate' needs a string 'candidate'");
+    if (!message.contains("candidate") || !message["candidate"].is_string())
+      return Bad("'candidate' needs a string 'candidate'");
     const json& mline = message.contains("sdpMLineIndex") ? message["sdpMLineIndex"] : json();
     if (!mline.is_number_integer() || mline.get<int64_t>() < 0 || mline.get<int64_t>() > 16) {
       return Bad("'candidate' needs an integer 'sdpMLineIndex' from 0 to 16");
@@ -103,35 +135,91 @@ std::variant<OptionsUpdate, SignalingError> ParseOptionsMessage(std::string_view
   return Bad("only 'options' messages are accepted on the data channel");
 }
 
-std::string WelcomeJson(const std::string& session, int max_width, int max_height) {
-  return json{{"type", "welcome"},
-              {"session", session},
-              {"protocol", 1},
-              {"limits", {{"max_message_bytes", kMaxSignalingBytes}, {"max_width", max_width}, {"max_height", max_height}}}}
-      .dump();
+int CountCandidates(std::string_view sdp) {
+  int count = 0;
+  ForEachLine(sdp, [&](std::string_view line) { count += line.starts_with("a=candidate:"); });
+  return count;
 }
 
-std::string AnswerJson(const std::string& sdp) { return json{{"type", "answer"}, {"sdp", sdp}}.dump(); }
+std::optional<SignalingError> CheckOffer(std::string_view sdp) {
+  int video = 0, application = 0, other = 0, candidates = 0;
+  size_t longest = 0;
+  std::string bad_mid, other_kind;
+  ForEachLine(sdp, [&](std::string_view line) {
+    longest = std::max(longest, line.size());
+    if (line.starts_with("m=")) {
+      const std::string_view kind = line.substr(2, line.find(' ') == std::string_view::npos ? 0 : line.find(' ') - 2);
+      if (kind == "video") {
+        ++video;
+      } else if (kind == "application") {
+        ++application;
+      } else {
+        ++other;
+        if (other_kind.empty()) other_kind = std::string(kind.substr(0, 16));
+      }
+    } else if (line.starts_with("a=mid:")) {
+      if (!IsMidToken(line.substr(6)) && bad_mid.empty()) bad_mid = std::string(line.substr(6, 16));
+    } else if (line.starts_with("a=candidate:")) {
+      ++candidates;
+    }
+  });
+  const std::string what =
+      "this server takes one camera video, the optional annotated video it "
+      "sends back and one "
+      "data channel: at most " +
+      std::to_string(kMaxOfferVideoSections) + " video and " + std::to_string(kMaxOfferApplicationSections) +
+      " application m-line";
+  if (longest > kMaxSdpLineBytes) {
+    return BadSdp("the offer has a line of " + std::to_string(longest) + " bytes; lines may have at most " +
+                  std::to_string(kMaxSdpLineBytes));
+  }
+  if (other > 0)
+    return BadSdp("the offer has " + std::to_string(other) + " m-line(s) of another kind ('" + other_kind + "'); " +
+                  what);
+  if (video > kMaxOfferVideoSections || application > kMaxOfferApplicationSections) {
+    return BadSdp("the offer has " + std::to_string(video) + " video and " + std::to_string(application) +
+                  " application m-lines; " + what);
+  }
+  if (video == 0) return BadSdp("the offer has no video m-line: send the camera (" + what + ")");
+  if (!bad_mid.empty()) {
+    return BadSdp("the offer has a mid that is not a short token ('" + bad_mid + "...'): at most " +
+                  std::to_string(kMaxMidBytes) + " letters, digits or -._~!#$%&'*+^`|");
+  }
+  if (candidates > kMaxRemoteCandidates) {
+    return BadSdp("the offer has " + std::to_string(candidates) + " candidates; at most " +
+                  std::to_string(kMaxRemoteCandidates) + " per session");
+  }
+  return std::nullopt;
+}
+
+std::string WelcomeJson(const std::string& session, int max_width, int max_height) {
+  return Dump(json{
+      {"type", "welcome"},
+      {"session", session},
+      {"protocol", 1},
+      {"limits", {{"max_message_bytes", kMaxSignalingBytes}, {"max_width", max_width}, {"max_height", max_height}}}});
+}
+
+std::string AnswerJson(const std::string& sdp) { return Dump(json{{"type", "answer"}, {"sdp", sdp}}); }
 
 std::string CandidateJson(unsigned mline, const std::string& candidate) {
-  return json{{"type", "candidate"}, {"candidate", candidate}, {"sdpMLineIndex", mline}}.dump();
+  return Dump(json{{"type", "candidate"}, {"candidate", candidate}, {"sdpMLineIndex", mline}});
 }
 
 std::string OptionsJson(const SessionOptions& o) {
-  return json{{"type", "options"},
-              {"options",
-               {{"max_faces", o.max_faces},
-                {"refine", o.refine},
-                {"smoothing", o.smoothing},
-                {"detector", o.detector == face::DetectorKind::kFullRange ? "full" : "short"},
-                {"annotated_video", o.annotated_video}}}}
-      .dump();
+  return Dump(json{{"type", "options"},
+                   {"options",
+                    {{"max_faces", o.max_faces},
+                     {"refine", o.refine},
+                     {"smoothing", o.smoothing},
+                     {"detector", o.detector == face::DetectorKind::kFullRange ? "full" : "short"},
+                     {"annotated_video", o.annotated_video}}}});
 }
 
 std::string ErrorJson(const std::string& code, const std::string& message) {
-  return json{{"type", "error"}, {"code", code}, {"message", message}}.dump();
+  return Dump(json{{"type", "error"}, {"code", code}, {"message", message}});
 }
 
-std::string ByeJson(const std::string& reason) { return json{{"type", "bye"}, {"reason", reason}}.dump(); }
+std::string ByeJson(const std::string& reason) { return Dump(json{{"type", "bye"}, {"reason", reason}}); }
 
 }  // namespace speakup::server

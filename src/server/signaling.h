@@ -12,6 +12,16 @@
 namespace speakup::server {
 
 inline constexpr size_t kMaxSignalingBytes = 64 * 1024;
+// What an offer may hold: a session needs one camera video, the optional annotated video (which
+// the client receives) and one data channel. Every extra m-line would cost the server ICE sockets
+// and threads, so an offer is checked before any of it reaches WebRTC.
+inline constexpr int kMaxOfferVideoSections = 2;
+inline constexpr int kMaxOfferApplicationSections = 1;
+inline constexpr size_t kMaxSdpLineBytes = 4096;
+inline constexpr size_t kMaxMidBytes = 32;
+// Remote ICE candidates per session, in the offer and trickled together: each one makes the server
+// send connectivity checks to an address the client chose.
+inline constexpr int kMaxRemoteCandidates = 32;
 
 // Options a client may change; absent fields keep their value.
 struct OptionsUpdate {
@@ -54,6 +64,17 @@ std::variant<ClientMessage, SignalingError> ParseClientMessage(std::string_view 
 // The options object alone (the data channel carries {"type": "options", "options": {...}} too).
 std::variant<OptionsUpdate, SignalingError> ParseOptionsMessage(std::string_view text);
 
+// Checks an offer's SDP before it reaches WebRTC: at most kMaxOfferVideoSections video and
+// kMaxOfferApplicationSections application m-lines and nothing else, lines of at most
+// kMaxSdpLineBytes, mids that are short tokens, at most kMaxRemoteCandidates candidates.
+// nullopt when it may go on; otherwise a `bad_sdp` refusal that says what to change.
+std::optional<SignalingError> CheckOffer(std::string_view sdp);
+// The number of a=candidate lines in an SDP (they count against kMaxRemoteCandidates).
+int CountCandidates(std::string_view sdp);
+
+// The server's messages. Text that came from a peer (SDP, candidates, error messages quoting the
+// input) may hold bytes that are not UTF-8 (GStreamer cuts long SDP lines anywhere): such bytes are
+// replaced by U+FFFD, never thrown on.
 std::string WelcomeJson(const std::string& session, int max_width, int max_height);
 std::string AnswerJson(const std::string& sdp);
 std::string CandidateJson(unsigned mline, const std::string& candidate);

@@ -13,8 +13,11 @@ TEST(Metrics, CountersAndGaugeInTextFormat) {
   Metrics metrics;
   metrics.frames_in += 7;
   metrics.sessions_refused++;
-  const std::string text = metrics.Render(3);
+  const std::string text = metrics.Render({.active_sessions = 3, .pending_sessions = 2, .open_fds = 40, .max_fds = 1024});
   EXPECT_NE(text.find("# TYPE speakup_sessions_active gauge\nspeakup_sessions_active 3\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("speakup_sessions_pending 2\n"), std::string::npos);
+  EXPECT_NE(text.find("# TYPE process_open_fds gauge\nprocess_open_fds 40\n"), std::string::npos);
+  EXPECT_NE(text.find("process_max_fds 1024\n"), std::string::npos);
   EXPECT_NE(text.find("# TYPE speakup_frames_in_total counter\nspeakup_frames_in_total 7\n"), std::string::npos);
   EXPECT_NE(text.find("speakup_sessions_refused_total 1\n"), std::string::npos);
   // Every line is a comment or "name[{labels}] value".
@@ -28,7 +31,8 @@ TEST(Metrics, CountersAndGaugeInTextFormat) {
 TEST(Metrics, HistogramBucketsAreCumulativeInSeconds) {
   Metrics metrics;
   for (double ms : {0.5, 2.5, 2.5, 40.0, 500.0}) metrics.total.Observe(ms);
-  const std::string text = metrics.Render(0);
+  const std::string text = metrics.Render({});
+  EXPECT_EQ(text.find("process_open_fds"), std::string::npos) << "unknown descriptor counts are left out";
   EXPECT_NE(text.find("speakup_frame_seconds_bucket{le=\"0.001\"} 1\n"), std::string::npos) << text;
   EXPECT_NE(text.find("speakup_frame_seconds_bucket{le=\"0.003\"} 3\n"), std::string::npos);
   EXPECT_NE(text.find("speakup_frame_seconds_bucket{le=\"0.06\"} 4\n"), std::string::npos);

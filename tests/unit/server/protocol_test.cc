@@ -3,6 +3,8 @@
 
 #include <cstring>
 
+#include <nlohmann/json.hpp>
+
 #include "result_message.h"
 #include "signaling.h"
 
@@ -142,6 +144,54 @@ TEST(Signaling, DataChannelAcceptsOnlyOptions) {
   EXPECT_TRUE(std::holds_alternative<OptionsUpdate>(ParseOptionsMessage(R"({"type":"options","options":{"smoothing":false}})")));
   EXPECT_TRUE(std::holds_alternative<SignalingError>(ParseOptionsMessage(R"({"type":"bye"})")));
   EXPECT_TRUE(std::holds_alternative<SignalingError>(ParseOptionsMessage("garbage")));
+}
+
+// A browser's offer: camera, the annotated video it receives, a data channel.
+std::string BrowserOffer(const std::string& extra_media = "", const std::string& session_name = "-") {
+  return "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=" + session_name + "\r\nt=0 0\r\na=group:BUNDLE 0 1 2\r\n"
+         "m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\na=sendonly\r\na=rtpmap:96 VP8/90000\r\n"
+         "a=candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host\r\n"
+         "m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\na=recvonly\r\na=rtpmap:96 VP8/90000\r\n"
+         "m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:2\r\na=sctp-port:5000\r\n" + extra_media;
+}
+
+TEST(Signaling, OffersASessionNeedsPass) {
+  EXPECT_FALSE(CheckOffer(BrowserOffer()));
+  EXPECT_FALSE(CheckOffer(BrowserOffer("", "caf\xc3\xa9"))) << "UTF-8 in the session name is fine";
+  EXPECT_EQ(CountCandidates(BrowserOffer()), 1);
+}
+
+TEST(Signaling, OffersThatWouldCostTheServerMoreAreRefused) {
+  std::string many;
+  for (int i = 0; i < 100; ++i) many += "m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:v" + std::to_string(i) + "\r\n";
+  std::string candidates;
+  for (int i = 0; i < kMaxRemoteCandidates; ++i) candidates += "a=candidate:1 1 udp 1 10.0.0.1 " + std::to_string(i) + " typ host\r\n";
+  const std::string long_mid = "m=foo 9 X 0\r\na=mid:" + std::string(8190, 'x') + "\xc3\xa9\r\n";
+  for (const std::string& offer :
+       {BrowserOffer(many), BrowserOffer("m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:3\r\n"),
+        BrowserOffer("m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:3\r\n"),
+        BrowserOffer("m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:3\r\n"), BrowserOffer(long_mid),
+        BrowserOffer("a=x:" + std::string(5000, 'y') + "\r\n"), BrowserOffer(candidates),
+        std::string("v=0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n"), std::string(""),
+        BrowserOffer("").replace(BrowserOffer("").find("a=mid:1"), 7, "a=mid:" + std::string(40, 'm'))}) {
+    auto refusal = CheckOffer(offer);
+    ASSERT_TRUE(refusal) << offer.substr(0, 300);
+    EXPECT_EQ(refusal->code, "bad_sdp");
+    EXPECT_FALSE(refusal->message.empty());
+    // The refusal quotes the offer: it must always make valid JSON.
+    EXPECT_NO_THROW((void)nlohmann::json::parse(ErrorJson(refusal->code, refusal->message)));
+  }
+}
+
+TEST(Signaling, TextFromPeersNeverBreaksTheJson) {
+  // GStreamer cuts an 8,191-byte SDP line inside a UTF-8 sequence; webrtcbin quotes it in the answer.
+  const std::string cut = "a=mid:" + std::string(8184, 'x') + "\xc3";
+  for (const std::string& json : {AnswerJson(cut), ErrorJson("bad_sdp", cut), CandidateJson(0, "\xff\xfe"),
+                                  ByeJson("\xe9t\xe9")}) {
+    nlohmann::json parsed;
+    ASSERT_NO_THROW(parsed = nlohmann::json::parse(json));
+  }
+  EXPECT_NE(AnswerJson(cut).find("\xef\xbf\xbd"), std::string::npos) << "the broken byte becomes U+FFFD";
 }
 
 }  // namespace
