@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <cstdio>
+#include <vector>
 
 namespace speakup::server {
 namespace {
@@ -271,14 +272,28 @@ void FrontDoor::OnRequestFinished(SoupServerMessage* message) {
   const uint64_t id = ConnectionOf(message);
   auto it = id ? connections_.find(id) : connections_.end();
   if (it == connections_.end() || it->second.session) return;
-  if (it->second.state->filter.phase() == ConnectionFilter::Phase::kWebSocket) return;  // its handler decides
+  // A WebSocket handshake that succeeded lives on (its handler decides); one libsoup refused does not.
+  if (soup_server_message_get_status(message) == SOUP_STATUS_SWITCHING_PROTOCOLS) return;
   it->second.deadline = std::min(it->second.deadline, Clock::now() + options_.linger);
 }
 
 void FrontDoor::Sweep() {
   const auto now = Clock::now();
+  std::vector<uint64_t> abandoned;
   for (auto& [id, connection] : connections_) {
-    if (!connection.killed && now >= connection.deadline) Kill(connection);
+    if (now < connection.deadline) continue;
+    if (!connection.killed) {
+      Kill(connection);
+    } else {
+      abandoned.push_back(id);
+    }
+  }
+  // Shut down long ago and libsoup has still not closed it (it stopped watching the connection):
+  // close the descriptor ourselves rather than keep it for good.
+  for (uint64_t id : abandoned) {
+    std::fprintf(stderr, "speakup serve: closing a connection libsoup left open\n");
+    g_socket_close(connections_.at(id).socket.get(), nullptr);
+    Forget(id);
   }
 }
 
