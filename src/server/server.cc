@@ -43,6 +43,7 @@ constexpr size_t kSessionsPerThread = 5;
 // Descriptors kept free for what running sessions and the listener still need: a new session is
 // refused before the process gets this close to its open-file limit.
 constexpr long kDescriptorReserve = 64;
+constexpr size_t kExtraPendingSessions = 16;
 
 std::string RandomId() {
   static std::mt19937_64 random(std::random_device{}());
@@ -217,8 +218,9 @@ struct Server::Impl {
     gauges.max_fds = DescriptorLimit();
     return gauges;
   }
-  // Sessions that have not offered do not hold capacity, but each holds a socket: past as many as
-  // the capacity, the one waiting longest makes room (a browser offers within a second or two).
+  // Sessions that have not offered do not hold capacity, but each holds a socket: past the
+  // capacity and kExtraPendingSessions more (clients that arrive together and offer a moment
+  // later), the one waiting longest makes room (a browser offers within a second or two).
   void MakeRoomForPending() {
     std::shared_ptr<Session> oldest;
     size_t pending = 0;
@@ -227,7 +229,7 @@ struct Server::Impl {
       ++pending;
       if (!oldest || session->started() < oldest->started()) oldest = session;
     }
-    if (oldest && pending >= static_cast<size_t>(max_sessions)) {
+    if (oldest && pending >= static_cast<size_t>(max_sessions) + kExtraPendingSessions) {
       oldest->Close("no offer yet, and the server needed the room for another client: offer right after welcome");
     }
   }
@@ -515,7 +517,8 @@ Expected<std::unique_ptr<Server>> Server::Create(const ServerOptions& options) {
 int Server::port() const { return impl_->port; }
 
 std::string Server::url() const {
-  const std::string host = impl_->options.host == "127.0.0.1" ? "localhost" : impl_->options.host;
+  std::string host = impl_->options.host == "127.0.0.1" ? "localhost" : impl_->options.host;
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";  // an IPv6 address
   return std::string(impl_->tls ? "https://" : "http://") + host + ":" + std::to_string(impl_->port) + "/";
 }
 
