@@ -4,6 +4,7 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <vector>
 
@@ -48,6 +49,9 @@ Expected<std::unique_ptr<FrontDoor>> FrontDoor::Listen(SoupServer* soup, GSocket
                                      G_SOCKET_PROTOCOL_TCP, &error));
   if (door->listener_) {
     g_socket_set_blocking(door->listener_.get(), FALSE);
+    // GLib's default backlog is 10: a burst of clients beyond it waits for SYN retransmits
+    // (seconds). 511 as nginx (the kernel caps it at net.core.somaxconn).
+    g_socket_set_listen_backlog(door->listener_.get(), 511);
     if (g_socket_address_get_family(address) == G_SOCKET_FAMILY_IPV6) {
       g_socket_set_option(door->listener_.get(), IPPROTO_IPV6, IPV6_V6ONLY, TRUE, nullptr);
     }
@@ -215,8 +219,7 @@ void FrontDoor::OnPhase(uint64_t id, ConnectionFilter::Phase phase) {
       break;
     case ConnectionFilter::Phase::kRefused: {
       const ConnectionFilter::Refusal& refusal = connection.state->filter.refusal();
-      connection.state->discard = true;
-      connection.deadline = now + options_.linger;
+      connection.deadline = now + options_.linger;  // the stream drops or pauses by itself
       if (refusal.http_status) {
         if (metrics_) metrics_->requests_refused++;
         WriteStatus(connection.socket.get(), refusal.http_status, refusal.reason);
@@ -255,7 +258,7 @@ void FrontDoor::Refused(uint64_t id) {
   auto it = connections_.find(id);
   if (it == connections_.end()) return;
   it->second.session = false;
-  it->second.state->discard = true;
+  it->second.state->mode = std::max(it->second.state->mode, GuardedInputMode::kPause);
   it->second.deadline = Clock::now() + options_.linger;
 }
 
@@ -301,7 +304,7 @@ void FrontDoor::Kill(Connection& connection) {
   // libsoup sees the end of the stream (or a failed write) and closes the connection itself,
   // which Forget()s it; the descriptor goes with libsoup's last reference.
   connection.killed = true;
-  connection.state->discard = true;
+  connection.state->mode = GuardedInputMode::kEnd;
   g_socket_shutdown(connection.socket.get(), TRUE, TRUE, nullptr);
   // If libsoup is not watching this connection at all any more, nothing would ever close it.
   connection.deadline = Clock::now() + options_.closing_timeout;

@@ -1,6 +1,7 @@
 #include "guarded_stream.h"
 
 #include <cstdio>
+#include <algorithm>
 #include <exception>
 #include <span>
 
@@ -39,9 +40,11 @@ gssize Read(gpointer stream, void* buffer, gsize count, bool blocking, GCancella
   GuardedInputPrivate& p = Private(stream);
   GuardedInputState& state = *p.state;
   // Dropping is bounded per call so that one fast sender cannot hold the main loop.
-  for (size_t dropped = 0; dropped < 256 * 1024;) {
-    const bool dropping = state.discard || state.filter.phase() == ConnectionFilter::Phase::kResponse ||
-                          state.filter.phase() == ConnectionFilter::Phase::kRefused;
+  for (size_t dropped = 0; dropped < 256 * 1024 || blocking;) {
+    const GuardedInputMode mode = state.Effective();
+    if (mode == GuardedInputMode::kEnd) return 0;
+    if (mode == GuardedInputMode::kPause) break;
+    const bool dropping = mode == GuardedInputMode::kDrop;
     uint8_t scratch[16 * 1024];
     void* into = dropping ? scratch : buffer;
     const gsize size = dropping ? sizeof(scratch) : count;
@@ -63,12 +66,27 @@ gssize Read(gpointer stream, void* buffer, gsize count, bool blocking, GCancella
       }
     }
     if (passed > 0) return static_cast<gssize>(passed);
-    dropped += static_cast<size_t>(read);  // nothing of this read may go on: read on (and drop)
+    dropped += static_cast<size_t>(read);  // nothing of this read may go on
   }
-  if (blocking) return Read(stream, buffer, count, blocking, cancellable, error);
   WouldBlock(error);
   return -1;
 }
+
+// The source libsoup waits on while the stream reads nothing (paused): it fires only once the
+// front door ends the connection, so that libsoup reads the end and closes.
+struct EndSource {
+  GSource source;
+  std::shared_ptr<GuardedInputState>* state;
+};
+
+gboolean EndSourceReady(GSource* source, gint* timeout) {
+  if (timeout) *timeout = -1;
+  return (*reinterpret_cast<EndSource*>(source)->state)->Effective() == GuardedInputMode::kEnd;
+}
+gboolean EndSourceCheck(GSource* source) { return EndSourceReady(source, nullptr); }
+gboolean EndSourceDispatch(GSource*, GSourceFunc, gpointer) { return G_SOURCE_CONTINUE; }
+void EndSourceFinalize(GSource* source) { delete reinterpret_cast<EndSource*>(source)->state; }
+GSourceFuncs end_source_funcs = {EndSourceReady, EndSourceCheck, EndSourceDispatch, EndSourceFinalize, nullptr, nullptr};
 
 gssize ReadFn(GInputStream* stream, void* buffer, gsize count, GCancellable* cancellable, GError** error) {
   return Read(stream, buffer, count, true, cancellable, error);
@@ -85,13 +103,29 @@ gboolean CanPoll(GPollableInputStream* stream) {
 }
 
 gboolean IsReadable(GPollableInputStream* stream) {
-  return g_pollable_input_stream_is_readable(G_POLLABLE_INPUT_STREAM(Private(stream).base));
+  switch (Private(stream).state->Effective()) {
+    case GuardedInputMode::kEnd: return TRUE;
+    case GuardedInputMode::kPause: return FALSE;
+    default: return g_pollable_input_stream_is_readable(G_POLLABLE_INPUT_STREAM(Private(stream).base));
+  }
 }
 
 GSource* CreateSource(GPollableInputStream* stream, GCancellable* cancellable) {
-  GSource* base = g_pollable_input_stream_create_source(G_POLLABLE_INPUT_STREAM(Private(stream).base), nullptr);
-  GSource* source = g_pollable_source_new_full(stream, base, cancellable);
-  g_source_unref(base);
+  GuardedInputPrivate& p = Private(stream);
+  const GuardedInputMode mode = p.state->Effective();
+  if (mode != GuardedInputMode::kPause && mode != GuardedInputMode::kEnd) {
+    GSource* base = g_pollable_input_stream_create_source(G_POLLABLE_INPUT_STREAM(p.base), nullptr);
+    GSource* source = g_pollable_source_new_full(stream, base, cancellable);
+    g_source_unref(base);
+    return source;
+  }
+  // g_pollable_source_new_full would give the child a dummy callback, which a plain GSource
+  // cannot take; the end source needs none.
+  GSource* source = g_pollable_source_new_full(stream, nullptr, cancellable);
+  GSource* end = g_source_new(&end_source_funcs, sizeof(EndSource));
+  reinterpret_cast<EndSource*>(end)->state = new std::shared_ptr<GuardedInputState>(p.state);
+  g_source_add_child_source(source, end);
+  g_source_unref(end);
   return source;
 }
 
@@ -152,6 +186,22 @@ void speakup_guarded_input_pollable_init(GPollableInputStreamInterface* iface) {
 void speakup_guarded_input_init(SpeakupGuardedInput* self) { self->p = new GuardedInputPrivate; }
 
 }  // namespace
+
+GuardedInputMode GuardedInputState::Effective() const {
+  GuardedInputMode verdict = GuardedInputMode::kFilter;
+  switch (filter.phase()) {
+    case ConnectionFilter::Phase::kRequest:
+    case ConnectionFilter::Phase::kWebSocket:
+      break;
+    case ConnectionFilter::Phase::kResponse:
+      verdict = GuardedInputMode::kPause;
+      break;
+    case ConnectionFilter::Phase::kRefused:
+      verdict = filter.refusal().http_status ? GuardedInputMode::kDrop : GuardedInputMode::kPause;
+      break;
+  }
+  return std::max(mode, verdict);
+}
 
 GInputStream* NewGuardedInput(GInputStream* base_input, GIOStream* socket_connection,
                               std::shared_ptr<GuardedInputState> state) {

@@ -1,7 +1,7 @@
 // The stream libsoup reads a client connection through: a GPollableInputStream over the
 // connection's (plain or TLS) input that passes on only what the connection's ConnectionFilter
-// allows, and reads and drops everything once told to discard (a refused request or WebSocket,
-// an oversized message), so a client can never make libsoup buffer more than the limits.
+// allows and, once the connection is refused, stops reading (or reads and drops), so a client can
+// never make libsoup buffer more than the limits.
 #pragma once
 
 #include <gio/gio.h>
@@ -13,11 +13,23 @@
 
 namespace speakup::server {
 
+// What the stream does with the client's bytes.
+enum class GuardedInputMode {
+  kFilter,  // pass on what the filter allows
+  kDrop,    // read and drop (a refused HTTP request: its answer must reach the client before the
+            // close, which unread data would turn into a reset)
+  kPause,   // read nothing more (a refused WebSocket, an oversized message, after a request)
+  kEnd,     // libsoup reads the end of the stream at once: the connection is being closed
+};
+
 // Shared by the stream and the front door that watches the connection. Main loop only.
 struct GuardedInputState {
   explicit GuardedInputState(ConnectionLimits limits) : filter(limits) {}
   ConnectionFilter filter;
-  bool discard = false;  // read and drop from now on (the front door sets it)
+  // Set by the front door; the filter's own verdicts (a refusal, the end of a plain request) are
+  // applied by the stream. Modes only go down the list.
+  GuardedInputMode mode = GuardedInputMode::kFilter;
+  GuardedInputMode Effective() const;
   // The filter's phase changed during a read (called from inside libsoup's read: do not re-enter
   // libsoup from here; post work to the main loop instead).
   std::function<void(ConnectionFilter::Phase)> on_phase;
