@@ -189,6 +189,9 @@ void FrontDoor::Admit(GSocket* socket) {
   };
   media::GObjectPtr<GInputStream> input(NewGuardedInput(g_io_stream_get_input_stream(readable), G_IO_STREAM(tcp.get()), state));
   media::GObjectPtr<GIOStream> stream(g_simple_io_stream_new(input.get(), g_io_stream_get_output_stream(readable)));
+  // A TLS connection's own streams hold it only weakly (glib-networking's GTlsInputStream and
+  // GTlsOutputStream keep a GWeakRef): the stream libsoup keeps must own it, or it goes mid-request.
+  if (tls) g_object_set_data_full(G_OBJECT(stream.get()), "speakup-tls-connection", g_object_ref(tls.get()), g_object_unref);
   g_object_set_qdata(G_OBJECT(remote.get()), ConnectionQuark(), GSIZE_TO_POINTER(static_cast<gsize>(id)));
 
   Connection& connection = connections_[id];

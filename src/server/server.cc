@@ -188,6 +188,7 @@ struct Server::Impl {
   std::string content_security_policy;
 
   media::SourceId trim_timer;
+  media::SourceId sigint, sigterm;
 
   // A session's WebRTC pipeline frees memory on many threads, which glibc keeps in per-thread
   // arenas: without giving it back, the resident size ratchets up with every wave of clients.
@@ -511,6 +512,16 @@ Expected<std::unique_ptr<Server>> Server::Create(const ServerOptions& options) {
   impl->front_door = std::move(*front_door);
   impl->port = impl->front_door->port();
   impl->loop.reset(g_main_loop_new(nullptr, FALSE));
+  // Taken from here on, not only once Run() starts: a SIGTERM right after "listening on" must
+  // still stop the server cleanly (it is handled when the loop runs).
+  auto quit = +[](gpointer data) -> gboolean {
+    auto* self = static_cast<Impl*>(data);
+    self->CloseAll("the server is shutting down");
+    g_main_loop_quit(self->loop.get());
+    return G_SOURCE_CONTINUE;
+  };
+  impl->sigint.reset(g_unix_signal_add(SIGINT, quit, raw));
+  impl->sigterm.reset(g_unix_signal_add(SIGTERM, quit, raw));
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
 
@@ -525,12 +536,6 @@ std::string Server::url() const {
 size_t Server::session_count() const { return impl_->sessions.size(); }
 
 void Server::Run() {
-  auto quit = +[](gpointer data) -> gboolean {
-    static_cast<Server*>(data)->Stop();
-    return G_SOURCE_CONTINUE;
-  };
-  media::SourceId sigint(g_unix_signal_add(SIGINT, quit, this));
-  media::SourceId sigterm(g_unix_signal_add(SIGTERM, quit, this));
   g_main_loop_run(impl_->loop.get());
   impl_->CloseAll("the server is shutting down");
 }
