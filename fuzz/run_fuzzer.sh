@@ -10,12 +10,21 @@ trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/corpus" "$work/seeds" "$artifacts"
 rm -f "$artifacts"/crash-* "$artifacts"/leak-* "$artifacts"/timeout-* "$artifacts"/oom-*  # last run's
 find "$seeds" -maxdepth 1 -type f -exec cp {} "$work/seeds/" \;
-ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  "$binary" -max_total_time="$seconds" -rss_limit_mb=4096 -print_final_stats=1 \
-  -artifact_prefix="$artifacts/" "$work/corpus" "$work/seeds" 2>&1 | grep -v '^#[0-9]' || true
-# libFuzzer's exit status is lost in the pipe: a crash leaves an artifact behind.
-if ls "$artifacts"/crash-* "$artifacts"/leak-* "$artifacts"/timeout-* "$artifacts"/oom-* > /dev/null 2>&1; then
+# libFuzzer's exit status would be lost in the pipe: it goes through a file.
+{ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    "$binary" -max_total_time="$seconds" -rss_limit_mb=4096 -print_final_stats=1 \
+    -artifact_prefix="$artifacts/" "$work/corpus" "$work/seeds" 2>&1 && code=0 || code=$?
+  echo "$code" > "$work/status"; } | grep -v '^#[0-9]' || true
+status=$(cat "$work/status")
+# A failing input leaves an artifact behind. (Not `ls` of the four patterns: that fails unless all
+# four kinds exist.) A crash outside any input (e.g. while starting) leaves none, only the status.
+failed=$(find "$artifacts" -maxdepth 1 \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' -o -name 'oom-*' \))
+if [ -n "$failed" ]; then
   echo "run_fuzzer: the fuzzer found failing inputs in $artifacts" >&2
+  exit 1
+fi
+if [ "$status" -ne 0 ]; then
+  echo "run_fuzzer: $binary exited with status $status" >&2
   exit 1
 fi
 echo "run_fuzzer: no crash in $seconds s"
