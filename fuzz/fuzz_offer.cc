@@ -173,7 +173,10 @@ void RunOffer(std::string sdp) {
     RequireRefusalJson(*refused);
     return;
   }
-  RunPeer(sdp, kAnswerWaitMs);
+  // As the session does: what WebRTC gets is the sanitized offer, which must still pass the check.
+  const std::string sanitized = server::SanitizeOffer(sdp);
+  Require(!server::CheckOffer(sanitized));
+  RunPeer(sanitized, kAnswerWaitMs);
 }
 
 }  // namespace

@@ -216,7 +216,7 @@ void Session::OnOffer(const std::string& sdp) {
     peer_ = std::move(*peer);
   }
   {
-    peer_->SetRemoteOffer(sdp, [weak](Expected<std::string> answer) {
+    peer_->SetRemoteOffer(SanitizeOffer(sdp), [weak](Expected<std::string> answer) {
       auto self = weak.lock();
       if (!self) return;
       if (answer) {

@@ -192,6 +192,80 @@ std::optional<SignalingError> CheckOffer(std::string_view sdp) {
   return std::nullopt;
 }
 
+namespace {
+
+// What browsers (Chromium, Firefox, Safari) and GStreamer put in offers and the server may use.
+constexpr std::string_view kKnownAttributes[] = {
+    "group", "msid-semantic", "ice-ufrag", "ice-pwd", "ice-options", "ice-lite", "fingerprint", "setup",
+    "mid", "sendonly", "recvonly", "sendrecv", "inactive", "rtpmap", "fmtp", "rtcp-fb", "rtcp", "rtcp-mux",
+    "rtcp-rsize", "extmap", "extmap-allow-mixed", "msid", "ssrc", "ssrc-group", "candidate",
+    "end-of-candidates", "sctp-port", "max-message-size", "sctpmap", "tls-id", "bundle-only"};
+constexpr std::string_view kKnownFormatParameters[] = {
+    "apt", "profile-level-id", "packetization-mode", "level-asymmetry-allowed", "profile-id", "max-fr",
+    "max-fs", "x-google-max-bitrate", "x-google-min-bitrate", "x-google-start-bitrate", "sprop-parameter-sets",
+    "repair-window", "rtx-time", "level-idx", "profile", "tier"};
+constexpr std::string_view kKnownFeedback[] = {"goog-remb", "transport-cc", "ccm fir", "nack", "nack pli"};
+constexpr std::string_view kKnownSsrcAttributes[] = {"cname", "msid"};
+
+template <size_t N>
+bool Known(const std::string_view (&list)[N], std::string_view name) {
+  return std::find(std::begin(list), std::end(list), name) != std::end(list);
+}
+
+// "a=fmtp:96 apt=100;foo=1" -> "a=fmtp:96 apt=100" (parameters without '=' are kept as they are).
+std::string SanitizeFormat(std::string_view line) {
+  const size_t space = line.find(' ');
+  if (space == std::string_view::npos) return std::string(line);
+  std::string kept;
+  std::string_view parameters = line.substr(space + 1);
+  while (!parameters.empty()) {
+    const size_t end = parameters.find(';');
+    std::string_view parameter = parameters.substr(0, end);
+    parameters.remove_prefix(end == std::string_view::npos ? parameters.size() : end + 1);
+    while (!parameter.empty() && parameter.front() == ' ') parameter.remove_prefix(1);
+    const size_t equals = parameter.find('=');
+    if (equals != std::string_view::npos && !Known(kKnownFormatParameters, parameter.substr(0, equals))) continue;
+    if (parameter.empty()) continue;
+    if (!kept.empty()) kept += ';';
+    kept.append(parameter);
+  }
+  return kept.empty() ? std::string() : std::string(line.substr(0, space + 1)) + kept;
+}
+
+}  // namespace
+
+std::string SanitizeOffer(std::string_view sdp) {
+  std::string out;
+  out.reserve(sdp.size());
+  int ssrc_lines = 0;
+  ForEachLine(sdp, [&](std::string_view line) {
+    if (line.empty()) return;
+    if (line.starts_with("a=")) {
+      const std::string_view attribute = line.substr(2);
+      const std::string_view key = attribute.substr(0, attribute.find(':'));
+      const std::string_view value = key.size() < attribute.size() ? attribute.substr(key.size() + 1) : "";
+      if (!Known(kKnownAttributes, key)) return;
+      if (key == "fmtp") {
+        const std::string cleaned = SanitizeFormat(line);
+        if (!cleaned.empty()) {
+          out += cleaned;
+          out += "\r\n";
+        }
+        return;
+      }
+      if (key == "rtcp-fb" && !Known(kKnownFeedback, value.substr(std::min(value.size(), value.find(' ') + 1)))) return;
+      if (key == "ssrc") {
+        const size_t space = value.find(' ');
+        const std::string_view what = space == std::string_view::npos ? "" : value.substr(space + 1);
+        if (!Known(kKnownSsrcAttributes, what.substr(0, what.find(':'))) || ++ssrc_lines > kMaxSsrcLines) return;
+      }
+    }
+    out.append(line);
+    out += "\r\n";
+  });
+  return out;
+}
+
 std::string WelcomeJson(const std::string& session, int max_width, int max_height) {
   return Dump(json{
       {"type", "welcome"},

@@ -69,6 +69,12 @@ std::variant<OptionsUpdate, SignalingError> ParseOptionsMessage(std::string_view
 // kMaxSdpLineBytes, mids that are short tokens, at most kMaxRemoteCandidates candidates.
 // nullopt when it may go on; otherwise a `bad_sdp` refusal that says what to change.
 std::optional<SignalingError> CheckOffer(std::string_view sdp);
+// The offer as WebRTC gets it: attributes, a=fmtp parameters and a=rtcp-fb kinds the server does
+// not use are dropped, a=ssrc lines are kept for cname and msid only (at most kMaxSsrcLines).
+// GStreamer turns each such name into a GLib quark, which is never freed: without this, offers
+// with fresh names each time would grow the server's memory for good.
+inline constexpr int kMaxSsrcLines = 16;
+std::string SanitizeOffer(std::string_view sdp);
 // The number of a=candidate lines in an SDP (they count against kMaxRemoteCandidates).
 int CountCandidates(std::string_view sdp);
 

@@ -194,5 +194,40 @@ TEST(Signaling, TextFromPeersNeverBreaksTheJson) {
   EXPECT_NE(AnswerJson(cut).find("\xef\xbf\xbd"), std::string::npos) << "the broken byte becomes U+FFFD";
 }
 
+TEST(Signaling, SanitizedOffersKeepWhatWebRtcUses) {
+  const std::string chromium =
+      "v=0\r\no=- 46117 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1\r\na=extmap-allow-mixed\r\n"
+      "a=msid-semantic: WMS stream\r\nm=video 9 UDP/TLS/RTP/SAVPF 96 97 102\r\nc=IN IP4 0.0.0.0\r\n"
+      "a=rtcp:9 IN IP4 0.0.0.0\r\na=ice-ufrag:abcd\r\na=ice-pwd:0123456789012345678901\r\na=ice-options:trickle\r\n"
+      "a=fingerprint:sha-256 AB:CD\r\na=setup:actpass\r\na=mid:0\r\n"
+      "a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid\r\na=sendonly\r\na=msid:stream track\r\na=rtcp-mux\r\n"
+      "a=rtcp-rsize\r\na=rtpmap:96 VP8/90000\r\na=rtcp-fb:96 goog-remb\r\na=rtcp-fb:96 transport-cc\r\n"
+      "a=rtcp-fb:96 ccm fir\r\na=rtcp-fb:96 nack\r\na=rtcp-fb:96 nack pli\r\na=rtpmap:97 rtx/90000\r\n"
+      "a=fmtp:97 apt=96\r\na=rtpmap:102 H264/90000\r\n"
+      "a=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f\r\n"
+      "a=ssrc-group:FID 1 2\r\na=ssrc:1 cname:abc\r\na=ssrc:1 msid:stream track\r\n"
+      "m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\na=mid:1\r\na=sctp-port:5000\r\n"
+      "a=max-message-size:262144\r\n";
+  EXPECT_EQ(SanitizeOffer(chromium), chromium) << "nothing of a browser's offer is dropped";
+}
+
+TEST(Signaling, SanitizedOffersDropNamesThatWouldStayInMemory) {
+  // Every unknown name would become a GLib quark in GStreamer, kept for the life of the process.
+  std::string offer = BrowserOffer("a=x-unique-7f3a:1\r\na=rid:r7f3a send\r\na=rtcp-fb:96 x-7f3a\r\n"
+                                   "a=rtcp-fb:96 nack x-7f3a\r\na=fmtp:96 x-7f3a=1;apt=100;max-fr=30\r\n"
+                                   "a=fmtp:98 only-unknown-7f3a=2\r\na=ssrc:5 x-7f3a:1\r\na=ssrc:5 cname:c\r\n");
+  for (int i = 0; i < 40; ++i) offer += "a=ssrc:" + std::to_string(100 + i) + " cname:c\r\n";
+  const std::string sanitized = SanitizeOffer(offer);
+  EXPECT_EQ(sanitized.find("7f3a"), std::string::npos) << sanitized;
+  EXPECT_NE(sanitized.find("a=fmtp:96 apt=100;max-fr=30\r\n"), std::string::npos);
+  EXPECT_EQ(sanitized.find("a=fmtp:98"), std::string::npos);
+  EXPECT_NE(sanitized.find("a=ssrc:5 cname:c\r\n"), std::string::npos);
+  size_t ssrc_lines = 0;
+  for (size_t at = 0; (at = sanitized.find("a=ssrc:", at)) != std::string::npos; ++at) ++ssrc_lines;
+  EXPECT_EQ(ssrc_lines, static_cast<size_t>(kMaxSsrcLines));
+  EXPECT_NE(sanitized.find("a=mid:2\r\n"), std::string::npos) << "the rest stays";
+  EXPECT_FALSE(CheckOffer(sanitized));
+}
+
 }  // namespace
 }  // namespace speakup::server
