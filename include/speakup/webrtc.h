@@ -108,6 +108,11 @@ struct PeerStats {
   std::string codec;              // "VP8", "VP9", "H264" once the video arrived
 };
 
+// Ends GStreamer's idle streaming threads once every peer (and every other pipeline) is gone.
+// GLib keeps them for reuse, and what OpenSSL keeps per thread (DTLS) is freed only when a thread
+// ends: a server that stops calls this last, so that nothing is left for a leak check at exit.
+void JoinIdleStreamingThreads();
+
 class WebRtcPeer {
  public:
   // Builds the peer's pipeline (webrtcbin, bundle max-bundle) and starts it. Fails when GStreamer

@@ -1156,6 +1156,10 @@ void WebRtcPeer::SetRemoteOffer(const std::string& sdp, std::function<void(Expec
   impl_->SetRemoteOffer(sdp, std::move(done));
 }
 
+void JoinIdleStreamingThreads() {
+  if (EnsureGstInitialized().ok()) gst_task_cleanup_all();
+}
+
 Status WebRtcPeer::AddRemoteCandidate(unsigned mline, const std::string& candidate) {
   return impl_->AddRemoteCandidate(mline, candidate);
 }

@@ -89,6 +89,7 @@ FrontDoor::~FrontDoor() {
 }
 
 void FrontDoor::StartAccepting() {
+  if (listener_closed_) return;
   GSource* source = g_socket_create_source(listener_.get(), G_IO_IN, nullptr);
   GSocketSourceFunc on_acceptable = [](GSocket*, GIOCondition, gpointer data) -> gboolean {
     static_cast<FrontDoor*>(data)->OnAcceptable();
@@ -271,6 +272,19 @@ void FrontDoor::SessionClosed(uint64_t id) {
   it->second.session = false;
   it->second.on_too_large = nullptr;
   it->second.deadline = std::min(it->second.deadline, Clock::now() + options_.closing_timeout);
+}
+
+void FrontDoor::StopAccepting() {
+  accept_source_.reset();
+  resume_timer_.reset();
+  listener_closed_ = true;
+}
+
+void FrontDoor::CloseAll() {
+  StopAccepting();
+  for (auto& [id, connection] : connections_) {
+    if (!connection.killed) Kill(connection);
+  }
 }
 
 void FrontDoor::OnRequestFinished(SoupServerMessage* message) {

@@ -55,6 +55,10 @@ class FrontDoor {
   // on and close the connection after `linger` (refused) or `closing_timeout` (closed) at the latest.
   void Refused(uint64_t connection);
   void SessionClosed(uint64_t connection);
+  // The server is stopping: no new connections; then every connection is ended (libsoup reads
+  // its end and closes it).
+  void StopAccepting();
+  void CloseAll();
 
   FrontDoor(const FrontDoor&) = delete;
   FrontDoor& operator=(const FrontDoor&) = delete;
@@ -91,6 +95,7 @@ class FrontDoor {
   media::GObjectPtr<GSocket> listener_;
   media::GObjectPtr<GTlsCertificate> certificate_;
   int port_ = 0;
+  bool listener_closed_ = false;
   media::SourceId accept_source_, resume_timer_, sweep_timer_;
   gulong finished_handler_ = 0;
   Clock::time_point last_accept_error_log_{};

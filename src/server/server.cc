@@ -163,6 +163,16 @@ struct Server::Impl {
     return static_cast<int>(std::count_if(sessions.begin(), sessions.end(),
                                           [&](const auto& entry) { return entry.second->address() == address; }));
   }
+  // Runs the main loop until no client connection is open or `limit` passes.
+  void RunLoopWhileConnections(std::chrono::milliseconds limit) {
+    bool over = false;
+    media::SourceId deadline(g_timeout_add(static_cast<guint>(limit.count()), +[](gpointer data) -> gboolean {
+      *static_cast<bool*>(data) = true;
+      return G_SOURCE_REMOVE;
+    }, &over));
+    while (!over && front_door->open_connections() > 0) g_main_context_iteration(nullptr, TRUE);
+    if (over) deadline.forget();
+  }
   void CloseAll(const std::string& reason) {
     auto all = sessions;  // Close() erases from `sessions`
     for (auto& [id, session] : all) session->Close(reason);
@@ -311,6 +321,7 @@ Server::~Server() {
   impl_->front_door.reset();  // stops accepting
   if (impl_->soup) soup_server_disconnect(impl_->soup.get());
   impl_->pool.reset();  // joins the workers before the models and context go away
+  media::JoinIdleStreamingThreads();  // every peer is closed by now
 }
 
 Expected<std::unique_ptr<Server>> Server::Create(const ServerOptions& options) {
@@ -463,6 +474,15 @@ size_t Server::session_count() const { return impl_->sessions.size(); }
 void Server::Run() {
   g_main_loop_run(impl_->loop.get());
   impl_->CloseAll("the server is shutting down");
+  // libsoup does not close its clients' connections when the server goes (soup_server_disconnect
+  // closes only listeners): give the byes a second to go out and the clients to close, then end
+  // what is left, so that nothing is left half-open when the process exits.
+  if (impl_->front_door) {
+    impl_->front_door->StopAccepting();
+    impl_->RunLoopWhileConnections(std::chrono::milliseconds(1000));
+    impl_->front_door->CloseAll();
+    impl_->RunLoopWhileConnections(std::chrono::milliseconds(500));
+  }
 }
 
 void Server::Stop() {

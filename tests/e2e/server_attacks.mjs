@@ -1096,8 +1096,15 @@ try {
     check(`log: ${what} in the output of any of the ${servers.length} servers`, hits.length === 0,
       hits.map((server) => `[${server.args.join(' ')}] ${excerpt(server.output(), pattern)}`).join(' || '));
   }
-  check('log: every server still running at the end stops cleanly on SIGTERM (exit 0)',
-    servers.every((server) => server.stoppedCleanly), exits.join(', '));
+  const unclean = servers.filter((server) => !server.stoppedCleanly);
+  check('log: every server still running at the end stops cleanly on SIGTERM (exit 0)', unclean.length === 0,
+    exits.join(', '));
+  // What a server that did not stop cleanly printed last (a sanitizer's report, say).
+  for (const server of unclean) {
+    const output = server.output();
+    const report = output.search(/ERROR: (Address|Leak)Sanitizer|runtime error/);
+    console.log(`    [${server.args.join(' ')}] ended with:\n${report >= 0 ? output.slice(report, report + 20000) : output.slice(-6000)}`);
+  }
 }
 finish();
 
