@@ -264,6 +264,35 @@ void PostTo(GMainContext* context, std::weak_ptr<Impl> impl, std::function<void(
   g_source_unref(source);
 }
 
+// webrtcbin adds elements (DTLS, SCTP) from its ICE thread and syncs them to its own state: one
+// added while the pipeline was going to NULL can be left running inside it, and dropping the
+// pipeline then waits for that element's streaming thread for ever (seen once in a soak run: the
+// main loop stuck joining an sctpenc task). So every element is locked (its parent no longer
+// changes its state) and set to NULL by itself before the pipeline goes.
+void StopEveryElement(GstBin* bin) {
+  GstIterator* elements = gst_bin_iterate_recurse(bin);
+  GValue item = G_VALUE_INIT;
+  for (bool done = false; !done;) {
+    switch (gst_iterator_next(elements, &item)) {
+      case GST_ITERATOR_OK: {
+        auto* element = GST_ELEMENT(g_value_get_object(&item));
+        gst_element_set_locked_state(element, TRUE);
+        gst_element_set_state(element, GST_STATE_NULL);
+        g_value_reset(&item);
+        break;
+      }
+      case GST_ITERATOR_RESYNC:
+        gst_iterator_resync(elements);
+        break;
+      default:
+        done = true;
+        break;
+    }
+  }
+  g_value_unset(&item);
+  gst_iterator_free(elements);
+}
+
 // Runs a handler body only while the peer is not closing, and lets Close() wait for it.
 template <typename F>
 void Guarded(Impl* impl, F&& body) {
@@ -1105,7 +1134,10 @@ void WebRtcPeer::Impl::Close() {
   }
   bus_source.reset();
   timer_source.reset();
-  if (pipeline) gst_element_set_state(pipeline.get(), GST_STATE_NULL);
+  if (pipeline) {
+    gst_element_set_state(pipeline.get(), GST_STATE_NULL);
+    StopEveryElement(GST_BIN(pipeline.get()));
+  }
   {
     std::unique_lock lock(guard_mutex);
     guard_idle.wait(lock, [this] { return in_flight == 0; });
