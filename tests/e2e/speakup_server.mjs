@@ -20,6 +20,10 @@ export async function startServer(bin, args = [], { echo = false } = {}) {
     if (echo) process.stderr.write(d);
   });
   const exited = new Promise((r) => child.on('exit', (code, signal) => { exit = { code, signal }; r(exit); }));
+  // A test that ends early (its watchdog, an exception) must not leave its server running.
+  const killOnExit = () => { if (!exit) child.kill('SIGKILL'); };
+  process.on('exit', killOnExit);
+  child.on('exit', () => process.off('exit', killOnExit));
   for (let i = 0; i < 200 && !/listening on \S+:(\d+)\//.test(output) && !exit; i++) await sleep(100);
   const port = /listening on \S+:(\d+)\//.exec(output)?.[1];
   if (!port) {
