@@ -8,6 +8,7 @@ import crypto from 'node:crypto';
 import http from 'node:http';
 
 import { checker } from '../../web/test/checks.mjs';
+import { readFrame } from '../../web/test/http_ws.mjs';
 import { metrics, sessionCount, startServer, stopServer, waitForSessions } from './speakup_server.mjs';
 
 const bin = process.env.SPEAKUP_BIN;
@@ -57,25 +58,6 @@ function openSignaling(server, headers = {}) {
     });
     request.end();
   });
-}
-
-// One complete unmasked server frame at the start of `bytes` ({ opcode, payload }), or null.
-function readFrame(bytes) {
-  if (bytes.length < 2) return null;
-  const opcode = bytes[0] & 0x0f;
-  let length = bytes[1] & 0x7f;
-  let offset = 2;
-  if (length === 126) {
-    if (bytes.length < 4) return null;
-    length = bytes.readUInt16BE(2);
-    offset = 4;
-  } else if (length === 127) {
-    if (bytes.length < 10) return null;
-    length = Number(bytes.readBigUInt64BE(2));
-    offset = 10;
-  }
-  if (bytes.length < offset + length) return null;
-  return { opcode, payload: bytes.subarray(offset, offset + length) };
 }
 
 // A normal close (1000), masked as client frames must be, then the TCP connection ends.

@@ -24,6 +24,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 
 import { checker } from '../../web/test/checks.mjs';
+import { readFrame } from '../../web/test/http_ws.mjs';
 import { health, rssMiB, sessionCount, sleep, startServer, stopServer, waitFor } from './speakup_server.mjs';
 
 const bin = process.env.SPEAKUP_BIN;
@@ -401,27 +402,10 @@ class WsClient extends Watched {
 
   takeFrames() {
     for (;;) {
-      const b = this.buffer;
-      if (b.length < 2) return;
-      let length = b[1] & 0x7f;
-      let offset = 2;
-      if (length === 126) {
-        if (b.length < 4) return;
-        length = b.readUInt16BE(2);
-        offset = 4;
-      } else if (length === 127) {
-        if (b.length < 10) return;
-        length = Number(b.readBigUInt64BE(2));
-        offset = 10;
-      }
-      const masked = (b[1] & 0x80) !== 0;  // servers do not mask; taken apart anyway
-      const start = offset + (masked ? 4 : 0);
-      if (b.length < start + length) return;
-      const payload = Buffer.from(b.subarray(start, start + length));
-      if (masked) for (let i = 0; i < payload.length; i++) payload[i] ^= b[offset + (i & 3)];
-      this.buffer = b.subarray(start + length);
-      const fin = (b[0] & 0x80) !== 0;
-      const opcode = b[0] & 0x0f;
+      const frame = readFrame(this.buffer);
+      if (!frame) return;
+      const { fin, opcode, payload } = frame;
+      this.buffer = this.buffer.subarray(frame.size);
       if (opcode === 0x8) {
         this.closeFrame = { code: payload.length >= 2 ? payload.readUInt16BE(0) : 1005,
           reason: payload.subarray(2).toString('utf8'), at: Date.now() };
@@ -1026,25 +1010,19 @@ try {
         return error.message;
       }
     };
-    const tokened = await tryStart('metrics token', ['--token', 'SECRET']);
-    if (tokened) {
-      const without = await metricsStatus(tokened);
-      check('headers: with --token, /metrics without a token is 401', without === 401, String(without));
-      const wrong = await metricsStatus(tokened, 'Bearer WRONG');
-      check('headers: with --token, /metrics with a wrong token is 401', wrong === 401, String(wrong));
-      const right = await metricsStatus(tokened, 'Bearer SECRET');
-      check('headers: with --token, /metrics with Authorization: Bearer SECRET is 200', right === 200, String(right));
-      await stopServer(tokened, 5000);
-    }
-    const metricsTokened = await tryStart('metrics token', ['--metrics-token', 'M']);
-    if (metricsTokened) {
-      const without = await metricsStatus(metricsTokened);
-      check('headers: with --metrics-token M, /metrics without a token is 401', without === 401, String(without));
-      const wrong = await metricsStatus(metricsTokened, 'Bearer SECRET');
-      check('headers: with --metrics-token M, /metrics with another token is 401', wrong === 401, String(wrong));
-      const right = await metricsStatus(metricsTokened, 'Bearer M');
-      check('headers: with --metrics-token M, /metrics with Authorization: Bearer M is 200', right === 200, String(right));
-      await stopServer(metricsTokened, 5000);
+    // --token gates /metrics too; --metrics-token gives it a token of its own.
+    for (const { flag, token, other } of [{ flag: '--token', token: 'SECRET', other: 'WRONG' },
+      { flag: '--metrics-token', token: 'M', other: 'SECRET' }]) {
+      const gated = await tryStart('metrics token', [flag, token]);
+      if (!gated) continue;
+      const without = await metricsStatus(gated);
+      check(`headers: with ${flag} ${token}, /metrics without a token is 401`, without === 401, String(without));
+      const wrong = await metricsStatus(gated, `Bearer ${other}`);
+      check(`headers: with ${flag} ${token}, /metrics with Bearer ${other} is 401`, wrong === 401, String(wrong));
+      const right = await metricsStatus(gated, `Bearer ${token}`);
+      check(`headers: with ${flag} ${token}, /metrics with Authorization: Bearer ${token} is 200`, right === 200,
+        String(right));
+      await stopServer(gated, 5000);
     }
 
     // Remote ICE candidates: at most 32 a session, the offer's own included.

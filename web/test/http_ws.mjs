@@ -16,6 +16,29 @@ const TYPES = {
 
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
+// One complete WebSocket frame at the start of `bytes`, masked or not: { fin, opcode, payload
+// (unmasked, a copy), size (bytes the frame took) }; null while it has not all arrived.
+export function readFrame(bytes) {
+  if (bytes.length < 2) return null;
+  const masked = (bytes[1] & 0x80) !== 0;
+  let length = bytes[1] & 0x7f;
+  let offset = 2;
+  if (length === 126) {
+    if (bytes.length < 4) return null;
+    length = bytes.readUInt16BE(2);
+    offset = 4;
+  } else if (length === 127) {
+    if (bytes.length < 10) return null;
+    length = Number(bytes.readBigUInt64BE(2));
+    offset = 10;
+  }
+  const start = offset + (masked ? 4 : 0);
+  if (bytes.length < start + length) return null;
+  const payload = Buffer.from(bytes.subarray(start, start + length));
+  if (masked) for (let i = 0; i < payload.length; ++i) payload[i] ^= bytes[offset + (i & 3)];
+  return { fin: (bytes[0] & 0x80) !== 0, opcode: bytes[0] & 0x0f, payload, size: start + length };
+}
+
 // One server-side WebSocket connection.
 export class WsConnection {
   constructor(socket, path, query) {
@@ -41,28 +64,10 @@ export class WsConnection {
   receive(chunk) {
     this.buffer = Buffer.concat([this.buffer, chunk]);
     for (;;) {
-      const b = this.buffer;
-      if (b.length < 2) return;
-      const fin = (b[0] & 0x80) !== 0;
-      const opcode = b[0] & 0x0f;
-      const masked = (b[1] & 0x80) !== 0;
-      let length = b[1] & 0x7f;
-      let offset = 2;
-      if (length === 126) {
-        if (b.length < 4) return;
-        length = b.readUInt16BE(2);
-        offset = 4;
-      } else if (length === 127) {
-        if (b.length < 10) return;
-        length = Number(b.readBigUInt64BE(2));
-        offset = 10;
-      }
-      const maskBytes = masked ? 4 : 0;
-      if (b.length < offset + maskBytes + length) return;
-      const mask = masked ? b.subarray(offset, offset + 4) : null;
-      const payload = Buffer.from(b.subarray(offset + maskBytes, offset + maskBytes + length));
-      if (mask) for (let i = 0; i < payload.length; ++i) payload[i] ^= mask[i & 3];
-      this.buffer = b.subarray(offset + maskBytes + length);
+      const frame = readFrame(this.buffer);
+      if (!frame) return;
+      const { fin, opcode, payload } = frame;
+      this.buffer = this.buffer.subarray(frame.size);
       if (opcode === 0x8) {
         this.writeFrame(0x8, payload.subarray(0, 2));
         this.socket.end();
