@@ -37,13 +37,26 @@ Plan Plan::Make(const Graph& graph) {
   for (int input : graph.inputs) available[input] = true;
   std::vector<bool> done(num_ops, false);
   std::vector<int> step_of_op(num_ops, -1);
+  // Operators whose results reach no graph output are skipped, as TFLite's result would be the same:
+  // XNNPACK drops such an operator's unread output value but keeps the operator, then asserts on it.
+  std::vector<bool> live(graph.tensors.size(), false);
+  for (int output : graph.outputs) live[output] = true;
+  size_t remaining = num_ops;
+  for (size_t k = num_ops; k-- > 0;) {
+    const Op& op = graph.ops[k];
+    if (std::none_of(op.outputs.begin(), op.outputs.end(), [&](int t) { return live[t]; })) {
+      done[k] = true;
+      --remaining;
+      continue;
+    }
+    for (int in : op.inputs) live[in] = true;
+  }
 
   auto ready = [&](const Op& op) {
     return std::all_of(op.inputs.begin(), op.inputs.end(), [&](int t) { return available[t]; });
   };
   // Operators are in topological order, so one in-order sweep takes every operator of a kind that
   // is ready; alternating XNNPACK and host sweeps always progresses (the first undone op is ready).
-  size_t remaining = num_ops;
   while (remaining > 0) {
     for (bool xnnpack : {true, false}) {
       Step step;
@@ -75,16 +88,18 @@ Plan Plan::Make(const Graph& graph) {
   for (size_t k = 0; k < num_ops; ++k) {
     for (int out : graph.ops[k].outputs) producer_step[out] = step_of_op[k];
   }
+  auto runs = [&](size_t k) { return step_of_op[k] >= 0; };
   plan.buffered_.assign(graph.tensors.size(), false);
   for (int t : graph.inputs) plan.buffered_[t] = true;
   for (int t : graph.outputs) plan.buffered_[t] = true;
   for (size_t k = 0; k < num_ops; ++k) {
+    if (!runs(k)) continue;
     for (int in : graph.ops[k].inputs) {
       if (!graph.tensors[in].is_constant() && producer_step[in] != step_of_op[k]) plan.buffered_[in] = true;
     }
   }
   for (size_t k = 0; k < num_ops; ++k) {
-    if (!RunsOnXnnpack(graph.ops[k].type)) {
+    if (runs(k) && !RunsOnXnnpack(graph.ops[k].type)) {
       for (int t : graph.ops[k].outputs) plan.buffered_[t] = true;
     }
   }

@@ -960,6 +960,47 @@ TEST(OpTest, StridedSlice) {
   }
 }
 
+// An operator whose result nothing reads (a damaged or pruned file) is skipped: the outputs are the
+// reference's, whichever operator kind is dead and wherever it sits (XNNPACK asserted on a dead max
+// pooling that the fuzzer made).
+TEST(OpTest, OperatorsWhoseResultsNobodyReadsAreSkipped) {
+  std::mt19937 rng(1301);
+  for (int rep = 0; rep < kShapesPerCase; ++rep) {
+    const int h = 2 * RandInt(rng, 3, 9), w = 2 * RandInt(rng, 3, 9);
+    const int c = Pick(rng, {3, 5, 8});
+    Builder b(rng);
+    const int x = b.Input({1, h, w, c});
+    const int r = b.Add(OpType::kRelu, {x}, {1, h, w, c});
+    // Dead branches off the live chain, one per operator kind, some chained to each other.
+    PoolOptions pool;
+    pool.filter_h = pool.filter_w = pool.stride_h = pool.stride_w = 2;
+    const int dead_pool = b.Add(OpType::kMaxPool2D, {r}, {1, h / 2, w / 2, c}, pool);
+    PadOptions pad;
+    pad.paddings = {{0, 0}, {0, 0}, {0, 0}, {0, 2}};
+    b.Add(OpType::kPad, {dead_pool}, {1, h / 2, w / 2, c + 2}, pad);
+    b.Add(OpType::kConv2D, {r, b.Weights({4, 3, 3, c}), b.Weights({4})}, {1, h, w, 4}, ConvOptions{});
+    b.Add(OpType::kDepthwiseConv2D, {x, b.Weights({1, 3, 3, c}), b.Weights({c})}, {1, h, w, c}, ConvOptions{});
+    b.Add(OpType::kPrelu, {r, b.Weights({1, 1, c})}, {1, h, w, c});
+    b.Add(OpType::kMul, {r, x}, {1, h, w, c}, Elementwise(Activation::kNone));
+    const int dead_flat = b.Add(OpType::kReshape, {r}, {1, h * w, c});
+    StridedSliceOptions slice;
+    slice.begin = {0, 0, 0};
+    slice.end = {1, h * w, 1};
+    slice.strides = {1, 1, 1};
+    b.Add(OpType::kStridedSlice, {dead_flat}, {1, h * w, 1}, slice);
+    ConcatenationOptions cat;
+    cat.axis = 3;
+    b.Add(OpType::kConcatenation, {r, x}, {1, h, w, 2 * c}, cat);
+    ResizeBilinearOptions resize;
+    b.Add(OpType::kResizeBilinear, {r}, {1, 2 * h, 2 * w, c}, resize);
+    // The live chain goes on after the dead operators.
+    const int s = b.Add(OpType::kAdd, {r, x}, {1, h, w, c}, Elementwise(Activation::kNone));
+    b.Output(b.Add(OpType::kMaxPool2D, {s}, {1, h / 2, w / 2, c}, pool));
+    CheckAgainstReference(b.graph(), rng, "dead branches " + ShapeLabel({1, h, w, c}));
+    if (HasFatalFailure()) return;
+  }
+}
+
 // A small BlazeFace-like block: conv -> prelu -> depthwise (stride 2) -> conv 1x1, a max-pooled,
 // channel-padded shortcut, add + relu, then two heads reshaped and concatenated, as in the
 // detectors. Checks that chained ops and multiple outputs line up.
