@@ -26,7 +26,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "signaling.h"
+#include "speakup/signaling.h"
 #include "speakup/webrtc.h"
 
 namespace {
@@ -100,9 +100,9 @@ void RequireMessage(const std::string& text, const char* type, const char* field
   if (IsUtf8(quoted)) Require(message[field].get<std::string>() == quoted);
 }
 
-void RequireRefusalJson(const server::SignalingError& error) {
+void RequireRefusalJson(const protocol::SignalingError& error) {
   Require(!error.code.empty() && !error.message.empty());
-  RequireMessage(server::ErrorJson(error.code, error.message), "error", "message", error.message);
+  RequireMessage(protocol::ErrorJson(error.code, error.message), "error", "message", error.message);
 }
 
 media::WebRtcOptions PeerOptions() {
@@ -134,10 +134,10 @@ std::optional<bool> RunPeer(const std::string& sdp, guint wait_ms, std::string* 
     answered = answer.ok();
     if (reply) *reply = answer ? *answer : answer.error();
     if (answer) {
-      RequireMessage(server::AnswerJson(*answer), "answer", "sdp", *answer);
+      RequireMessage(protocol::AnswerJson(*answer), "answer", "sdp", *answer);
     } else {
       Require(!answer.error().empty());
-      RequireMessage(server::ErrorJson("bad_sdp", answer.error()), "error", "message", answer.error());
+      RequireMessage(protocol::ErrorJson("bad_sdp", answer.error()), "error", "message", answer.error());
     }
   });
   bool timed_out = false;
@@ -166,16 +166,16 @@ void RunOffer(std::string sdp) {
     sdp.replace(at, kFingerprintPlaceholder.size(), server_fingerprint);
   }
   // The refusal and the answer quote the client's text, which may be anything.
-  RequireMessage(server::ErrorJson("bad_sdp", "quoting: " + sdp), "error", "message", "quoting: " + sdp);
-  RequireMessage(server::AnswerJson(sdp), "answer", "sdp", sdp);
-  if (auto refused = server::CheckOffer(sdp)) {
+  RequireMessage(protocol::ErrorJson("bad_sdp", "quoting: " + sdp), "error", "message", "quoting: " + sdp);
+  RequireMessage(protocol::AnswerJson(sdp), "answer", "sdp", sdp);
+  if (auto refused = protocol::CheckOffer(sdp)) {
     Require(refused->code == "bad_sdp");
     RequireRefusalJson(*refused);
     return;
   }
   // As the session does: what WebRTC gets is the sanitized offer, which must still pass the check.
-  const std::string sanitized = server::SanitizeOffer(sdp);
-  Require(!server::CheckOffer(sanitized));
+  const std::string sanitized = protocol::SanitizeOffer(sdp);
+  Require(!protocol::CheckOffer(sanitized));
   RunPeer(sanitized, kAnswerWaitMs);
 }
 
@@ -243,10 +243,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   RunOffer(text);
   // The same text as a signaling message: an offer's (JSON-unescaped) SDP takes the same path, any
   // refusal must be sendable.
-  auto parsed = server::ParseClientMessage(text);
-  if (auto* error = std::get_if<server::SignalingError>(&parsed)) {
+  auto parsed = protocol::ParseClientMessage(text);
+  if (auto* error = std::get_if<protocol::SignalingError>(&parsed)) {
     RequireRefusalJson(*error);
-  } else if (auto* offer = std::get_if<server::OfferMessage>(&std::get<server::ClientMessage>(parsed))) {
+  } else if (auto* offer = std::get_if<protocol::OfferMessage>(&std::get<protocol::ClientMessage>(parsed))) {
     RunOffer(offer->sdp);
   }
   return 0;

@@ -5,16 +5,16 @@
 #include <cstdint>
 #include <cstring>
 
-#include "result_message.h"
+#include "speakup/result_message.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  auto decoded = speakup::server::DecodeResult({data, size});
+  auto decoded = speakup::protocol::DecodeResult({data, size});
   if (!decoded.ok()) return 0;
   speakup::face::FaceResult result;
   result.width = decoded->width;
   result.height = decoded->height;
   result.faces = decoded->faces;
-  const auto again = speakup::server::EncodeResult(result, decoded->header);
+  const auto again = speakup::protocol::EncodeResult(result, decoded->header);
   // Byte 1 keeps only the 'detected' flag and the reserved u16 is written as 0: compare the rest.
   if (again.size() != size) __builtin_trap();
   return 0;

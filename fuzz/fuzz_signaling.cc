@@ -4,14 +4,14 @@
 #include <cstdint>
 #include <string_view>
 
-#include "signaling.h"
+#include "speakup/signaling.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
-  auto parsed = speakup::server::ParseClientMessage(text);
-  if (auto* error = std::get_if<speakup::server::SignalingError>(&parsed)) {
+  auto parsed = speakup::protocol::ParseClientMessage(text);
+  if (auto* error = std::get_if<speakup::protocol::SignalingError>(&parsed)) {
     if (error->code.empty() || error->message.empty()) __builtin_trap();  // every refusal says why
   }
-  (void)speakup::server::ParseOptionsMessage(text);
+  (void)speakup::protocol::ParseOptionsMessage(text);
   return 0;
 }

@@ -52,13 +52,6 @@ Expected<std::shared_ptr<const Model>> Model::FromGraph(Graph graph, const std::
   return std::shared_ptr<const Model>(std::move(model));
 }
 
-int Model::input_index(const std::string& name) const {
-  for (size_t i = 0; i < inputs_.size(); ++i) {
-    if (inputs_[i].name == name) return static_cast<int>(i);
-  }
-  return -1;
-}
-
 int Model::output_index(const std::string& name) const {
   for (size_t i = 0; i < outputs_.size(); ++i) {
     if (outputs_[i].name == name) return static_cast<int>(i);

@@ -50,7 +50,6 @@ class Landmarker {
 
   bool attention() const { return attention_; }
   int input_size() const { return input_size_; }
-  int num_landmarks() const { return attention_ ? 478 : 468; }
 
  private:
   Landmarker() = default;

@@ -23,4 +23,8 @@ Expected<Models> Models::Load(const std::string& dir) {
   return models;
 }
 
+CanonicalMesh CanonicalFaceMesh(const Models& models) {
+  return {models.geometry->uvs, models.geometry->triangles};
+}
+
 }  // namespace speakup::face

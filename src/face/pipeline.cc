@@ -8,7 +8,6 @@
 #include "one_euro.h"
 #include "roi.h"
 #include "speakup/face.h"
-#include "tracking.h"
 #include "workspace.h"
 
 namespace speakup::face {
@@ -40,8 +39,6 @@ Pipeline::~Pipeline() = default;
 Pipeline::Pipeline(Pipeline&&) noexcept = default;
 Pipeline& Pipeline::operator=(Pipeline&&) noexcept = default;
 
-void Pipeline::Reset() { *state_ = State{}; }
-
 void Pipeline::set_options(const PipelineOptions& options) {
   const bool restart = options.refine != options_.refine || options.detector != options_.detector ||
                        options.static_images != options_.static_images;
@@ -68,7 +65,7 @@ Expected<FaceResult> Pipeline::Process(const ImageView& image, double timestamp_
   const Models& models = workspace.models();
   if (options_.static_images) state = State{};  // every image on its own: ids restart at 1
 
-  auto landmarker = workspace.impl().GetLandmarker(models, options_.refine);
+  auto landmarker = workspace.impl_->GetLandmarker(options_.refine);
   if (!landmarker) return Error(landmarker.error());
 
   // Which regions to look at, in MediaPipe's order: this frame's detections (best first, at most
@@ -84,7 +81,7 @@ Expected<FaceResult> Pipeline::Process(const ImageView& image, double timestamp_
                    timestamp_ms - state.last_detection_ms >= options_.detection_interval_ms;
   if (missing && due) {
     const auto detect_start = Clock::now();
-    auto detector = workspace.impl().GetDetector(models, options_.detector);
+    auto detector = workspace.impl_->GetDetector(options_.detector);
     if (!detector) return Error(detector.error());
     auto detections = (*detector)->Detect(image, options_.min_detection_score);
     if (!detections) return Error(detections.error());
@@ -123,7 +120,7 @@ Expected<FaceResult> Pipeline::Process(const ImageView& image, double timestamp_
   if (static_cast<int>(tracks.size()) > options_.max_faces) tracks.resize(options_.max_faces);
   state.tracks = std::move(tracks);
 
-  // 4. Smooth and pose each face.
+  // Smooth and pose each face.
   const bool smooth = options_.smoothing && !options_.static_images;
   for (State::Track& track : state.tracks) {
     Face face;

@@ -25,6 +25,9 @@ Roi RoiFromDetection(const Detection& detection, int image_width, int image_heig
 // `landmarks` in image pixels (468 or 478 of them; all count for the box).
 Roi RoiFromLandmarks(const std::vector<Landmark>& landmarks, int image_width, int image_height);
 
+// The axis-aligned box of a face's landmarks (a Face's `box`).
+Box BoundingBox(const std::vector<Landmark>& landmarks);
+
 // MediaPipe's NormalizeRadians: wraps to [-pi, pi).
 float NormalizeRadians(float angle);
 

@@ -3,13 +3,11 @@
 namespace speakup::face {
 
 Workspace::Workspace(Models models, engine::ThreadPool* pool)
-    : models_(std::move(models)), impl_(std::make_unique<Impl>()) {
-  impl_->pool = pool;
-}
+    : models_(std::move(models)), impl_(std::make_unique<Impl>(Impl{models_, pool})) {}
 
 Workspace::~Workspace() = default;
 
-Expected<Detector*> Workspace::Impl::GetDetector(const Models& models, DetectorKind kind) {
+Expected<Detector*> Workspace::Impl::GetDetector(DetectorKind kind) {
   std::optional<Detector>& slot = kind == DetectorKind::kShortRange ? detector_short : detector_full;
   if (!slot) {
     auto detector = Detector::Create(kind == DetectorKind::kShortRange ? models.detector_short : models.detector_full,
@@ -20,7 +18,7 @@ Expected<Detector*> Workspace::Impl::GetDetector(const Models& models, DetectorK
   return &*slot;
 }
 
-Expected<Landmarker*> Workspace::Impl::GetLandmarker(const Models& models, bool refine) {
+Expected<Landmarker*> Workspace::Impl::GetLandmarker(bool refine) {
   std::optional<Landmarker>& slot = refine ? landmarker_attention : landmarker;
   if (!slot) {
     auto landmarker = Landmarker::Create(refine ? models.landmarks_attention : models.landmarks, refine, pool);

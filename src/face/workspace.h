@@ -10,12 +10,13 @@
 namespace speakup::face {
 
 struct Workspace::Impl {
+  const Models& models;
   engine::ThreadPool* pool = nullptr;
   std::optional<Detector> detector_short, detector_full;
   std::optional<Landmarker> landmarker, landmarker_attention;
 
-  Expected<Detector*> GetDetector(const Models& models, DetectorKind kind);
-  Expected<Landmarker*> GetLandmarker(const Models& models, bool refine);
+  Expected<Detector*> GetDetector(DetectorKind kind);
+  Expected<Landmarker*> GetLandmarker(bool refine);
 };
 
 }  // namespace speakup::face

@@ -10,10 +10,10 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
-#include "gst_util.h"
-#include "webrtc_sdp.h"
+#include "speakup/media/gst_util.h"
+#include "speakup/media/webrtc_sdp.h"
 #include "latency.h"
-#include "result_message.h"
+#include "speakup/result_message.h"
 
 namespace speakup::loadgen {
 namespace {
@@ -453,7 +453,7 @@ void LoadClient::OnResultMessage(GBytes* bytes) {
   const auto now = Clock::now();
   gsize size = 0;
   const auto* data = static_cast<const uint8_t*>(g_bytes_get_data(bytes, &size));
-  auto decoded = server::DecodeResult(std::span<const uint8_t>(data, size));
+  auto decoded = protocol::DecodeResult(std::span<const uint8_t>(data, size));
   std::lock_guard lock(stats_mutex_);
   if (!decoded) {
     bad_results_++;

@@ -23,7 +23,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "gst_handles.h"
+#include "speakup/media/gst_handles.h"
 #include "speakup/loadgen.h"
 
 namespace speakup::loadgen {

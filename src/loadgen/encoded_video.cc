@@ -7,8 +7,8 @@
 #include <atomic>
 #include <filesystem>
 
-#include "gst_handles.h"
-#include "gst_util.h"
+#include "speakup/media/gst_handles.h"
+#include "speakup/media/gst_util.h"
 #include "speakup/loadgen.h"
 
 namespace speakup::loadgen {

@@ -15,7 +15,7 @@
 #include <thread>
 
 #include "client.h"
-#include "gst_handles.h"
+#include "speakup/media/gst_handles.h"
 #include "latency.h"
 
 namespace speakup::loadgen {

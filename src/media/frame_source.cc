@@ -23,8 +23,8 @@
 #include <utility>
 
 #include "convert.h"
-#include "gst_handles.h"
-#include "gst_util.h"
+#include "speakup/media/gst_handles.h"
+#include "speakup/media/gst_util.h"
 #include "jpeg_decoder.h"
 #include "speakup/media.h"
 

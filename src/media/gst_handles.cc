@@ -1,4 +1,4 @@
-#include "gst_handles.h"
+#include "speakup/media/gst_handles.h"
 
 #include <mutex>
 #include <string_view>

@@ -1,4 +1,4 @@
-#include "gst_util.h"
+#include "speakup/media/gst_util.h"
 
 #include <algorithm>
 #include <cctype>

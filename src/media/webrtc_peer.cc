@@ -38,10 +38,10 @@
 #include <utility>
 
 #include "convert.h"
-#include "gst_handles.h"
-#include "gst_util.h"
+#include "speakup/media/gst_handles.h"
+#include "speakup/media/gst_util.h"
 #include "speakup/webrtc.h"
-#include "webrtc_sdp.h"
+#include "speakup/media/webrtc_sdp.h"
 
 namespace speakup::media {
 namespace {

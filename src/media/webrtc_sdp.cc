@@ -1,4 +1,4 @@
-#include "webrtc_sdp.h"
+#include "speakup/media/webrtc_sdp.h"
 
 #include <algorithm>
 #include <cctype>

@@ -9,8 +9,8 @@
 #include <optional>
 #include <utility>
 
-#include "gst_handles.h"
-#include "gst_util.h"
+#include "speakup/media/gst_handles.h"
+#include "speakup/media/gst_util.h"
 #include "speakup/media.h"
 
 namespace speakup::media {

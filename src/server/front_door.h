@@ -16,7 +16,7 @@
 #include <string>
 
 #include "connection_filter.h"
-#include "gst_handles.h"
+#include "speakup/media/gst_handles.h"
 #include "guarded_stream.h"
 #include "metrics.h"
 #include "speakup/status.h"

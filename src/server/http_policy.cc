@@ -5,7 +5,7 @@
 
 #include <cstdio>
 
-#include "gst_handles.h"
+#include "speakup/media/gst_handles.h"
 
 namespace speakup::server {
 

@@ -17,11 +17,11 @@
 
 #include "front_door.h"
 #include "http_policy.h"
-#include "gst_handles.h"
 #include "session.h"
-#include "signaling.h"
+#include "speakup/annotate.h"
+#include "speakup/media/gst_handles.h"
+#include "speakup/signaling.h"
 #include "websocket_close.h"
-#include "speakup/face_formats.h"
 
 namespace speakup::server {
 namespace {
@@ -239,7 +239,7 @@ void Server::Impl::ServeFile(SoupServerMessage* message, const char* request_pat
 }
 
 void Server::Impl::Refuse(uint64_t tcp, SoupWebsocketConnection* connection, const std::string& code, const std::string& why) {
-  const std::string refusal = ErrorJson(code, why);
+  const std::string refusal = protocol::ErrorJson(code, why);
   soup_websocket_connection_send_text(connection, refusal.c_str());
   CloseWhenSent(connection, SOUP_WEBSOCKET_CLOSE_POLICY_VIOLATION, code.c_str());
   // Nothing more is read from a refused client; its connection goes shortly.
@@ -359,7 +359,7 @@ Expected<std::unique_ptr<Server>> Server::Create(const ServerOptions& options) {
   impl->context.pool = impl->pool.get();
   impl->context.models = &impl->models;
   impl->context.metrics = &impl->metrics;
-  impl->context.mesh_edges = face::MeshEdges(impl->models);
+  impl->context.mesh_edges = annotate::MeshEdges(impl->models);
   impl->context.webrtc.max_width = options.max_width;
   impl->context.webrtc.max_height = options.max_height;
   impl->context.webrtc.annotated_video = true;
@@ -439,7 +439,7 @@ Expected<std::unique_ptr<Server>> Server::Create(const ServerOptions& options) {
   // A browser opens a few connections for the page beside each session's WebSocket.
   door.max_connections_per_address = options.max_sessions_per_ip > 0 ? static_cast<size_t>(options.max_sessions_per_ip) + 16 : 0;
   door.request_timeout = std::chrono::milliseconds(options.request_timeout_ms);
-  door.limits.max_message_bytes = kMaxSignalingBytes;
+  door.limits.max_message_bytes = protocol::kMaxSignalingBytes;
   auto front_door = FrontDoor::Listen(impl->soup.get(), socket_address.get(), certificate.get(), door, &impl->metrics);
   if (!front_door) {
     return Error("cannot listen on " + options.host + ":" + std::to_string(options.port) + ": " + front_door.error() +
@@ -469,7 +469,6 @@ std::string Server::url() const {
   return std::string(impl_->tls ? "https://" : "http://") + host + ":" + std::to_string(impl_->port) + "/";
 }
 
-size_t Server::session_count() const { return impl_->sessions.size(); }
 
 void Server::Run() {
   g_main_loop_run(impl_->loop.get());

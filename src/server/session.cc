@@ -2,8 +2,8 @@
 
 #include <cstdio>
 
-#include "annotate.h"
-#include "result_message.h"
+#include "speakup/annotate.h"
+#include "speakup/result_message.h"
 #include "websocket_close.h"
 
 namespace speakup::server {
@@ -50,7 +50,7 @@ void Session::Start(SoupWebsocketConnection* connection) {
   // The front door drops a message over kMaxSignalingBytes before libsoup sees it, so that the
   // session can answer `too_large`; libsoup's own limit (which drops the connection without a
   // word) stays only as a backstop.
-  soup_websocket_connection_set_max_incoming_payload_size(connection, 2 * kMaxSignalingBytes);
+  soup_websocket_connection_set_max_incoming_payload_size(connection, 2 * protocol::kMaxSignalingBytes);
   soup_websocket_connection_set_keepalive_interval(connection, 10);
   message_handler_ = g_signal_connect_data(
       connection, "message",
@@ -81,7 +81,7 @@ void Session::Start(SoupWebsocketConnection* connection) {
         return again ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
       },
       new WeakSession(weak_from_this()), DeleteWeakNotify));
-  Send(WelcomeJson(id_, context_.webrtc.max_width, context_.webrtc.max_height));
+  Send(protocol::WelcomeJson(id_, context_.webrtc.max_width, context_.webrtc.max_height));
 }
 
 void Session::Send(const std::string& json) {
@@ -94,13 +94,13 @@ void Session::OnMessage(SoupWebsocketDataType type, std::string_view text) {
   if (closed_) return;
   // Every message costs a reply and main-loop time, so a flood would starve the other sessions.
   if (!flood_guard_.Allow(Clock::now())) {
-    Send(ErrorJson("flooding", "more than " + std::to_string(kMaxSignalingPerSecond) +
+    Send(protocol::ErrorJson("flooding", "more than " + std::to_string(kMaxSignalingPerSecond) +
                                    " signaling messages in a second; the session is closed"));
     Close("the client sent more than " + std::to_string(kMaxSignalingPerSecond) + " signaling messages in a second");
     return;
   }
   if (type != SOUP_WEBSOCKET_DATA_TEXT) {
-    Send(ErrorJson("bad_message", "signaling messages are JSON text, not binary"));
+    Send(protocol::ErrorJson("bad_message", "signaling messages are JSON text, not binary"));
     return;
   }
   OnText(text);
@@ -111,7 +111,7 @@ bool Session::AllowDataMessage() {
   // Each data-channel message is answered on the WebSocket: without a limit of its own, the channel
   // would be a way around the signaling flood limit.
   if (data_flood_guard_.Allow(Clock::now())) return true;
-  Send(ErrorJson("flooding", "data channel: more than " + std::to_string(kMaxSignalingPerSecond) +
+  Send(protocol::ErrorJson("flooding", "data channel: more than " + std::to_string(kMaxSignalingPerSecond) +
                                  " messages in a second; the session is closed"));
   Close("the client sent more than " + std::to_string(kMaxSignalingPerSecond) + " data-channel messages in a second");
   return false;
@@ -119,29 +119,29 @@ bool Session::AllowDataMessage() {
 
 void Session::OnText(std::string_view text) {
   if (closed_) return;
-  auto parsed = ParseClientMessage(text);
-  if (auto* error = std::get_if<SignalingError>(&parsed)) {
-    Send(ErrorJson(error->code, error->message));
+  auto parsed = protocol::ParseClientMessage(text);
+  if (auto* error = std::get_if<protocol::SignalingError>(&parsed)) {
+    Send(protocol::ErrorJson(error->code, error->message));
     return;
   }
-  const ClientMessage& message = std::get<ClientMessage>(parsed);
-  if (auto* offer = std::get_if<OfferMessage>(&message)) {
+  const protocol::ClientMessage& message = std::get<protocol::ClientMessage>(parsed);
+  if (auto* offer = std::get_if<protocol::OfferMessage>(&message)) {
     OnOffer(offer->sdp);
-  } else if (auto* candidate = std::get_if<CandidateMessage>(&message)) {
+  } else if (auto* candidate = std::get_if<protocol::CandidateMessage>(&message)) {
     if (!peer_) {
-      Send(ErrorJson("bad_state", "send the offer before candidates"));
+      Send(protocol::ErrorJson("bad_state", "send the offer before candidates"));
       return;
     }
     // Each candidate makes the server send connectivity checks to an address the client chose.
-    if (remote_candidates_ >= kMaxRemoteCandidates) {
-      Send(ErrorJson("too_many_candidates", "a session takes at most " + std::to_string(kMaxRemoteCandidates) +
+    if (remote_candidates_ >= protocol::kMaxRemoteCandidates) {
+      Send(protocol::ErrorJson("too_many_candidates", "a session takes at most " + std::to_string(protocol::kMaxRemoteCandidates) +
                                                 " remote candidates (offer and trickled together); this one is ignored"));
       return;
     }
     ++remote_candidates_;
     Status added = peer_->AddRemoteCandidate(candidate->mline, candidate->candidate);
-    if (!added.ok()) Send(ErrorJson("bad_message", added.message()));
-  } else if (auto* options = std::get_if<OptionsMessage>(&message)) {
+    if (!added.ok()) Send(protocol::ErrorJson("bad_message", added.message()));
+  } else if (auto* options = std::get_if<protocol::OptionsMessage>(&message)) {
     OnOptions(options->update);
   } else {
     Close("the client said bye");
@@ -150,27 +150,27 @@ void Session::OnText(std::string_view text) {
 
 void Session::OnOffer(const std::string& sdp) {
   if (offered_) {
-    Send(ErrorJson("bad_state", "this session already has an offer; open a new connection to start again"));
+    Send(protocol::ErrorJson("bad_state", "this session already has an offer; open a new connection to start again"));
     return;
   }
-  if (auto refusal = CheckOffer(sdp)) {
-    Send(ErrorJson(refusal->code, refusal->message));
+  if (auto refusal = protocol::CheckOffer(sdp)) {
+    Send(protocol::ErrorJson(refusal->code, refusal->message));
     Close("the offer was refused");
     return;
   }
   if (context_.admit_offer) {
     if (auto full = context_.admit_offer(id_)) {
-      Send(ErrorJson("server_full", *full));
+      Send(protocol::ErrorJson("server_full", *full));
       Close("the server is full", SOUP_WEBSOCKET_CLOSE_POLICY_VIOLATION);
       return;
     }
   }
   offered_ = true;
-  remote_candidates_ = CountCandidates(sdp);
+  remote_candidates_ = protocol::CountCandidates(sdp);
   media::PeerCallbacks callbacks;
   const WeakSession weak = weak_from_this();
   callbacks.on_local_candidate = [weak](unsigned mline, std::string candidate) {
-    if (auto self = weak.lock()) self->Send(CandidateJson(mline, candidate));
+    if (auto self = weak.lock()) self->Send(protocol::CandidateJson(mline, candidate));
   };
   callbacks.on_frame = [weak](media::Frame frame, uint32_t rtp_timestamp) {
     if (auto self = weak.lock()) self->OnFrame(std::move(frame), rtp_timestamp);
@@ -178,17 +178,17 @@ void Session::OnOffer(const std::string& sdp) {
   callbacks.on_data_text = [weak](std::string text) {
     auto self = weak.lock();
     if (!self || !self->AllowDataMessage()) return;
-    auto update = ParseOptionsMessage(text);
-    if (auto* error = std::get_if<SignalingError>(&update)) {
-      self->Send(ErrorJson(error->code, "data channel: " + error->message));
+    auto update = protocol::ParseOptionsMessage(text);
+    if (auto* error = std::get_if<protocol::SignalingError>(&update)) {
+      self->Send(protocol::ErrorJson(error->code, "data channel: " + error->message));
     } else {
-      self->OnOptions(std::get<OptionsUpdate>(update));
+      self->OnOptions(std::get<protocol::OptionsUpdate>(update));
     }
   };
   callbacks.on_data_binary = [weak](std::vector<uint8_t>) {
     auto self = weak.lock();
     if (!self || !self->AllowDataMessage()) return;
-    self->Send(ErrorJson("bad_message", "data channel: the server takes JSON text options only"));
+    self->Send(protocol::ErrorJson("bad_message", "data channel: the server takes JSON text options only"));
   };
   callbacks.on_state = [weak](media::PeerState state) {
     auto self = weak.lock();
@@ -207,7 +207,7 @@ void Session::OnOffer(const std::string& sdp) {
   };
   auto peer = media::WebRtcPeer::Create(context_.webrtc, std::move(callbacks));
   if (!peer) {
-    Send(ErrorJson("internal", peer.error()));
+    Send(protocol::ErrorJson("internal", peer.error()));
     Close("the server could not set up WebRTC");
     return;
   }
@@ -216,26 +216,26 @@ void Session::OnOffer(const std::string& sdp) {
     peer_ = std::move(*peer);
   }
   {
-    peer_->SetRemoteOffer(SanitizeOffer(sdp), [weak](Expected<std::string> answer) {
+    peer_->SetRemoteOffer(protocol::SanitizeOffer(sdp), [weak](Expected<std::string> answer) {
       auto self = weak.lock();
       if (!self) return;
       if (answer) {
-        self->Send(AnswerJson(*answer));
+        self->Send(protocol::AnswerJson(*answer));
       } else {
-        self->Send(ErrorJson("bad_sdp", answer.error()));
+        self->Send(protocol::ErrorJson("bad_sdp", answer.error()));
         self->Close("the offer was refused");
       }
     });
   }
 }
 
-void Session::OnOptions(const OptionsUpdate& update) {
+void Session::OnOptions(const protocol::OptionsUpdate& update) {
   std::string reply;
   {
     std::lock_guard lock(options_mutex_);
     options_.Apply(update);
     options_changed_ = true;
-    reply = OptionsJson(options_);
+    reply = protocol::OptionsJson(options_);
   }
   Send(reply);
 }
@@ -274,13 +274,13 @@ void Session::Run(face::Workspace& workspace) {
     }
   }
   const media::Frame& frame = pending.frame;
-  auto result = pipeline_.Process({frame.rgb.data(), frame.width, frame.height, 3 * frame.width},
+  auto result = pipeline_.Process(annotate::ImageOf(frame),
                                   std::chrono::duration<double, std::milli>(pending.arrived.time_since_epoch()).count(),
                                   workspace);
   context_.metrics->frames_processed++;
   if (result) {
     auto ms = [](Clock::duration d) { return std::chrono::duration<float, std::milli>(d).count(); };
-    ResultHeader header;
+    protocol::ResultHeader header;
     header.detected = result->timings.detected;
     header.rtp_timestamp = pending.rtp_timestamp;
     header.sequence = sequence_++;
@@ -289,7 +289,7 @@ void Session::Run(face::Workspace& workspace) {
     header.timings.landmarks_ms = static_cast<float>(result->timings.warp_ms + result->timings.landmarks_ms);
     header.timings.geometry_ms = static_cast<float>(result->timings.geometry_ms);
     header.timings.total_ms = ms(Clock::now() - pending.arrived);
-    const std::vector<uint8_t> message = EncodeResult(*result, header);
+    const std::vector<uint8_t> message = protocol::EncodeResult(*result, header);
     std::lock_guard lock(peer_mutex_);
     Metrics& metrics = *context_.metrics;
     metrics.queue.Observe(header.timings.queue_ms);
@@ -300,7 +300,7 @@ void Session::Run(face::Workspace& workspace) {
     if (peer_ && peer_->SendData(message)) metrics.results_sent++;
     if (peer_ && annotated_) {
       media::Frame drawn = frame;
-      DrawFaces(drawn, *result, context_.mesh_edges);
+      annotate::DrawFaces(drawn, *result, context_.mesh_edges);
       Status sent = peer_->SendAnnotatedFrame(drawn);
       if (!sent.ok() && !annotated_error_reported_) {
         annotated_error_reported_ = true;  // once per session: the client sees no annotated video
@@ -333,7 +333,7 @@ bool Session::CheckTimeouts() {
 
 void Session::TooLarge() {
   if (closed_) return;
-  Send(ErrorJson("too_large", "a signaling message was larger than " + std::to_string(kMaxSignalingBytes) +
+  Send(protocol::ErrorJson("too_large", "a signaling message was larger than " + std::to_string(protocol::kMaxSignalingBytes) +
                                   " bytes; the session is closed"));
   Close("the client sent a message over the size limit", SOUP_WEBSOCKET_CLOSE_TOO_BIG);
 }
@@ -342,7 +342,7 @@ void Session::Close(const std::string& reason, gushort code) {
   if (closed_) return;
   auto self = shared_from_this();  // the server's map may drop its reference below
   closed_ = true;
-  Send(ByeJson(reason));
+  Send(protocol::ByeJson(reason));
   if (socket_) {
     g_signal_handler_disconnect(socket_.get(), message_handler_);
     g_signal_handler_disconnect(socket_.get(), closed_handler_);

@@ -13,9 +13,9 @@
 #include <string>
 
 #include "flood_guard.h"
-#include "gst_handles.h"
+#include "speakup/media/gst_handles.h"
 #include "metrics.h"
-#include "signaling.h"
+#include "speakup/signaling.h"
 #include "speakup/face.h"
 #include "speakup/media.h"
 #include "speakup/webrtc.h"
@@ -75,7 +75,7 @@ class Session : public Job, public std::enable_shared_from_this<Session> {
   void OnText(std::string_view text);
   bool AllowDataMessage();  // main loop: false (and the session closed) past the flood limit
   void OnOffer(const std::string& sdp);
-  void OnOptions(const OptionsUpdate& update);
+  void OnOptions(const protocol::OptionsUpdate& update);
   void Send(const std::string& json);
   void OnFrame(media::Frame frame, uint32_t rtp_timestamp);  // GStreamer thread
   bool CheckTimeouts();
@@ -89,7 +89,7 @@ class Session : public Job, public std::enable_shared_from_this<Session> {
   media::SourceId timer_;
   std::atomic<bool> closed_{false};
   bool offered_ = false;
-  int remote_candidates_ = 0;  // in the offer and trickled: at most kMaxRemoteCandidates
+  int remote_candidates_ = 0;  // in the offer and trickled: at most protocol::kMaxRemoteCandidates
   FloodGuard flood_guard_;       // main loop: WebSocket messages
   FloodGuard data_flood_guard_;  // main loop: data-channel messages (each answered on the WebSocket)
   Clock::time_point started_ = Clock::now();
@@ -102,7 +102,7 @@ class Session : public Job, public std::enable_shared_from_this<Session> {
 
   // Options: set on the main loop, picked up by the worker before its next frame.
   std::mutex options_mutex_;
-  SessionOptions options_;
+  protocol::SessionOptions options_;
   bool options_changed_ = false;
 
   // The newest frame, and whether the session is in the worker queue.

@@ -9,6 +9,7 @@
 #include <map>
 #include <set>
 
+#include "speakup/annotate.h"
 #include "speakup/face.h"
 #include "speakup/media.h"
 
@@ -54,8 +55,7 @@ TrackingRun TrackVideo(bool smoothing, const std::map<int64_t, Points>& golden) 
     EXPECT_TRUE(next.ok()) << next.error();
     if (!next.ok() || !*next) break;
     const media::Frame& frame = **next;
-    auto result = pipeline.Process({frame.rgb.data(), frame.width, frame.height, 3 * frame.width},
-                                   frame.timestamp_ms, workspace);
+    auto result = pipeline.Process(annotate::ImageOf(frame), frame.timestamp_ms, workspace);
     EXPECT_TRUE(result.ok()) << result.error();
     if (!result.ok()) break;
     ++run.frames;

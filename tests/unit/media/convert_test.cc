@@ -7,7 +7,7 @@
 #include <random>
 
 #include "convert.h"
-#include "gst_handles.h"
+#include "speakup/media/gst_handles.h"
 #include "media_test_util.h"
 
 namespace speakup::media {

@@ -13,9 +13,9 @@
 #include <string>
 #include <vector>
 
-#include "gst_handles.h"
+#include "speakup/media/gst_handles.h"
 #include "jpeg_reader.h"
-#include "gst_util.h"
+#include "speakup/media/gst_util.h"
 #include "speakup/media.h"
 
 namespace speakup::media::testing {

@@ -27,9 +27,9 @@
 #include <thread>
 #include <vector>
 
-#include "gst_handles.h"
+#include "speakup/media/gst_handles.h"
 #include "speakup/webrtc.h"
-#include "webrtc_sdp.h"
+#include "speakup/media/webrtc_sdp.h"
 
 namespace speakup::media {
 namespace {

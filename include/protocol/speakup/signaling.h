@@ -7,9 +7,9 @@
 #include <string_view>
 #include <variant>
 
-#include "speakup/face.h"
+#include "speakup/face_types.h"
 
-namespace speakup::server {
+namespace speakup::protocol {
 
 inline constexpr size_t kMaxSignalingBytes = 64 * 1024;
 // What an offer may hold: a session needs one camera video, the optional annotated video (which
@@ -88,4 +88,4 @@ std::string OptionsJson(const SessionOptions& options);
 std::string ErrorJson(const std::string& code, const std::string& message);
 std::string ByeJson(const std::string& reason);
 
-}  // namespace speakup::server
+}  // namespace speakup::protocol

@@ -5,10 +5,10 @@
 #include <span>
 #include <vector>
 
-#include "speakup/face.h"
+#include "speakup/face_types.h"
 #include "speakup/status.h"
 
-namespace speakup::server {
+namespace speakup::protocol {
 
 inline constexpr uint8_t kProtocolVersion = 1;
 
@@ -33,4 +33,4 @@ struct DecodedResult {
 };
 Expected<DecodedResult> DecodeResult(std::span<const uint8_t> message);
 
-}  // namespace speakup::server
+}  // namespace speakup::protocol

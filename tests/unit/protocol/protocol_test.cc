@@ -5,10 +5,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "result_message.h"
-#include "signaling.h"
+#include "speakup/result_message.h"
+#include "speakup/signaling.h"
 
-namespace speakup::server {
+namespace speakup::protocol {
 namespace {
 
 face::FaceResult TwoFaces() {
@@ -230,4 +230,4 @@ TEST(Signaling, SanitizedOffersDropNamesThatWouldStayInMemory) {
 }
 
 }  // namespace
-}  // namespace speakup::server
+}  // namespace speakup::protocol

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "speakup/annotate.h"
 #include "speakup/engine.h"
 #include "speakup/face.h"
 #include "speakup/media.h"
@@ -104,8 +105,7 @@ int RunPipelineBench() {
   for (int pass = 0; pass < options.repeat; ++pass) {
     face::Pipeline pipeline(pipeline_options);
     for (const media::Frame& frame : frames) {
-      auto result = pipeline.Process({frame.rgb.data(), frame.width, frame.height, 3 * frame.width},
-                                     frame.timestamp_ms, workspace);
+      auto result = pipeline.Process(annotate::ImageOf(frame), frame.timestamp_ms, workspace);
       if (!result) {
         std::cerr << "speakup bench pipeline: " << result.error() << "\n";
         return 1;

@@ -1,12 +1,15 @@
-#include "speakup/face_formats.h"
+#include "formats.h"
 
 #include <cstdio>
-#include <set>
 #include <sstream>
 
-#include "geometry.h"
+namespace speakup::app {
 
-namespace speakup::face {
+using face::Face;
+using face::FaceResult;
+using face::Landmark;
+using face::Models;
+using face::StageTimings;
 
 nlohmann::json ToJson(const FaceResult& result, const FrameInfo& info) {
   nlohmann::json faces = nlohmann::json::array();
@@ -85,12 +88,12 @@ std::string CsvRows(const FaceResult& result, const FrameInfo& info) {
 }
 
 std::string ObjMesh(const Face& face, const Models& models, const std::string& name, size_t first_vertex) {
-  const GeometryModel& geometry = *models.geometry;
+  const auto geometry = speakup::face::CanonicalFaceMesh(models);
   std::ostringstream out;
   out << "o " << name << "\n";
   for (const Landmark& p : face.landmarks) out << "v " << p.x << " " << -p.y << " " << -p.z << "\n";
   // UVs exist for the 468 canonical vertices; iris points (468..477) get none and no triangles.
-  const bool with_uv = geometry.uvs.size() >= 468;
+  const bool with_uv = geometry.uvs.size() >= static_cast<size_t>(speakup::face::kMeshLandmarks);
   if (with_uv) {
     for (size_t i = 0; i < face.landmarks.size(); ++i) {
       const auto uv = i < geometry.uvs.size() ? geometry.uvs[i] : std::array<float, 2>{0, 0};
@@ -109,18 +112,4 @@ std::string ObjMesh(const Face& face, const Models& models, const std::string& n
   return out.str();
 }
 
-std::vector<std::array<int, 2>> MeshEdges(const Models& models) {
-  const GeometryModel& geometry = *models.geometry;
-  std::set<std::pair<int, int>> unique;
-  for (const auto& t : geometry.triangles) {
-    for (int k = 0; k < 3; ++k) {
-      const int a = t[k], b = t[(k + 1) % 3];
-      unique.insert({std::min(a, b), std::max(a, b)});
-    }
-  }
-  std::vector<std::array<int, 2>> edges;
-  for (const auto& [a, b] : unique) edges.push_back({a, b});
-  return edges;
-}
-
-}  // namespace speakup::face
+}  // namespace speakup::app

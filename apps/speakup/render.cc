@@ -1,15 +1,14 @@
 #include "render.h"
 
-#include "annotate.h"
-#include "speakup/face_formats.h"
+#include "speakup/annotate.h"
 
 namespace speakup::app {
 
-Renderer::Renderer(std::string path, const face::Models& models) : path_(std::move(path)), edges_(face::MeshEdges(models)) {}
+Renderer::Renderer(std::string path, const face::Models& models) : path_(std::move(path)), edges_(annotate::MeshEdges(models)) {}
 
 Status Renderer::Add(const media::Frame& frame, const face::FaceResult& result, const media::FrameSource& source) {
   media::Frame drawn = frame;
-  server::DrawFaces(drawn, result, edges_);
+  annotate::DrawFaces(drawn, result, edges_);
   if (source.is_still_image()) {
     if (wrote_image_) return Status::Error("--render writes one image; give one image input");
     wrote_image_ = true;

@@ -62,8 +62,7 @@ class Model {
   const std::string& name() const { return name_; }
   const std::vector<TensorInfo>& inputs() const { return inputs_; }
   const std::vector<TensorInfo>& outputs() const { return outputs_; }
-  // Index of the input/output with this tensor name, or -1.
-  int input_index(const std::string& name) const;
+  // Index of the output with this tensor name, or -1.
   int output_index(const std::string& name) const;
   const Graph& graph() const { return *graph_; }
   const Plan& plan() const { return *plan_; }

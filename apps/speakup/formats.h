@@ -8,7 +8,7 @@
 
 #include "speakup/face.h"
 
-namespace speakup::face {
+namespace speakup::app {
 
 struct FrameInfo {
   std::string source;
@@ -16,18 +16,15 @@ struct FrameInfo {
   double timestamp_ms = 0;
 };
 
-nlohmann::json ToJson(const FaceResult& result, const FrameInfo& info);
+nlohmann::json ToJson(const face::FaceResult& result, const FrameInfo& info);
 
 // CSV: one row per face; the header names every column (landmark columns x0,y0,z0,...).
 std::string CsvHeader(size_t landmark_count);
-std::string CsvRows(const FaceResult& result, const FrameInfo& info);
+std::string CsvRows(const face::FaceResult& result, const FrameInfo& info);
 
 // OBJ: one object per face with its landmarks as vertices (x right, y up, z toward the viewer:
 // image y and z negated), the canonical UVs and the canonical triangles. Vertex indices continue
 // from `first_vertex` (1-based, as OBJ counts) so several faces can share one file.
-std::string ObjMesh(const Face& face, const Models& models, const std::string& name, size_t first_vertex);
+std::string ObjMesh(const face::Face& face, const face::Models& models, const std::string& name, size_t first_vertex);
 
-// Unique undirected edges of the canonical face's triangles (for drawing the mesh).
-std::vector<std::array<int, 2>> MeshEdges(const Models& models);
-
-}  // namespace speakup::face
+}  // namespace speakup::app

@@ -1,8 +1,27 @@
-#include "annotate.h"
+#include "speakup/annotate.h"
 
 #include <algorithm>
+#include <set>
+#include <utility>
 
-namespace speakup::server {
+namespace speakup::annotate {
+
+face::ImageView ImageOf(const media::Frame& frame) {
+  return {frame.rgb.data(), frame.width, frame.height, 3 * frame.width};
+}
+
+std::vector<std::array<int, 2>> MeshEdges(const face::Models& models) {
+  std::set<std::pair<int, int>> unique;
+  for (const auto& t : face::CanonicalFaceMesh(models).triangles) {
+    for (int k = 0; k < 3; ++k) {
+      const int a = t[k], b = t[(k + 1) % 3];
+      unique.insert({std::min(a, b), std::max(a, b)});
+    }
+  }
+  std::vector<std::array<int, 2>> edges;
+  for (const auto& [a, b] : unique) edges.push_back({a, b});
+  return edges;
+}
 
 void DrawFaces(media::Frame& frame, const face::FaceResult& result, const std::vector<std::array<int, 2>>& edges) {
   const float scale = std::max(1.0f, std::min(frame.width, frame.height) / 480.0f);
@@ -17,7 +36,7 @@ void DrawFaces(media::Frame& frame, const face::FaceResult& result, const std::v
     }
     media::DrawLines(frame, segments, {64, 224, 96}, 0.8f * scale);
     std::vector<std::array<float, 2>> irises;
-    for (size_t i = 468; i < face.landmarks.size(); ++i) irises.push_back({face.landmarks[i].x, face.landmarks[i].y});
+    for (size_t i = face::kMeshLandmarks; i < face.landmarks.size(); ++i) irises.push_back({face.landmarks[i].x, face.landmarks[i].y});
     media::DrawPoints(frame, irises, 1.5f * scale, {255, 80, 80});
     const face::Box& box = face.box;
     const std::vector<std::array<float, 4>> outline = {{box.x, box.y, box.x + box.width, box.y},
@@ -28,4 +47,4 @@ void DrawFaces(media::Frame& frame, const face::FaceResult& result, const std::v
   }
 }
 
-}  // namespace speakup::server
+}  // namespace speakup::annotate

@@ -1,10 +1,10 @@
-#include "signaling.h"
+#include "speakup/signaling.h"
 
 #include <algorithm>
 #include <cctype>
 #include <nlohmann/json.hpp>
 
-namespace speakup::server {
+namespace speakup::protocol {
 namespace {
 
 using nlohmann::json;
@@ -296,4 +296,4 @@ std::string ErrorJson(const std::string& code, const std::string& message) {
 
 std::string ByeJson(const std::string& reason) { return Dump(json{{"type", "bye"}, {"reason", reason}}); }
 
-}  // namespace speakup::server
+}  // namespace speakup::protocol

@@ -7,9 +7,10 @@
 #include <fstream>
 #include <iostream>
 
+#include "formats.h"
 #include "render.h"
+#include "speakup/annotate.h"
 #include "speakup/face.h"
-#include "speakup/face_formats.h"
 #include "speakup/media.h"
 #include "subcommands.h"
 
@@ -38,19 +39,19 @@ class ResultWriter {
  public:
   ResultWriter(std::ostream& out, std::string format) : out_(out), format_(std::move(format)) {}
 
-  void Write(const face::FaceResult& result, const face::FrameInfo& info, const face::Models& models) {
+  void Write(const face::FaceResult& result, const FrameInfo& info, const face::Models& models) {
     if (format_ == "jsonl") {
-      out_ << face::ToJson(result, info).dump() << "\n";
+      out_ << ToJson(result, info).dump() << "\n";
     } else if (format_ == "csv") {
       if (!csv_header_written_) {
-        out_ << face::CsvHeader(options.refine ? 478 : 468);
+        out_ << CsvHeader(options.refine ? face::kRefinedLandmarks : face::kMeshLandmarks);
         csv_header_written_ = true;
       }
-      out_ << face::CsvRows(result, info);
+      out_ << CsvRows(result, info);
     } else {
       for (const face::Face& f : result.faces) {
         const std::string name = "frame" + std::to_string(info.frame) + "_face" + std::to_string(f.id);
-        out_ << face::ObjMesh(f, models, name, next_vertex_);
+        out_ << ObjMesh(f, models, name, next_vertex_);
         next_vertex_ += f.landmarks.size();
       }
     }
@@ -103,7 +104,7 @@ bool ProcessSource(Expected<std::unique_ptr<media::FrameSource>> opened, face::W
     if (!*next) break;
     const media::Frame& frame = **next;
     if (options.max_frames > 0 && frame.index >= options.max_frames) break;
-    const face::ImageView image{frame.rgb.data(), frame.width, frame.height, 3 * frame.width};
+    const face::ImageView image = annotate::ImageOf(frame);
     auto result = pipeline.Process(image, frame.timestamp_ms, workspace);
     if (!result) {
       std::cerr << "speakup mesh: " << source.name() << ": " << result.error() << "\n";

@@ -1,8 +1,9 @@
-#include "result_message.h"
+#include "speakup/result_message.h"
 
+#include <bit>
 #include <cstring>
 
-namespace speakup::server {
+namespace speakup::protocol {
 namespace {
 
 constexpr size_t kHeaderBytes = 36;
@@ -113,4 +114,4 @@ Expected<DecodedResult> DecodeResult(std::span<const uint8_t> message) {
   return decoded;
 }
 
-}  // namespace speakup::server
+}  // namespace speakup::protocol

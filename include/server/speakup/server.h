@@ -43,7 +43,6 @@ class Server {
 
   int port() const;
   std::string url() const;
-  size_t session_count() const;
 
   // Runs the main loop until Stop() or SIGINT/SIGTERM; closes every session before returning.
   void Run();
