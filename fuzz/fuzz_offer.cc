@@ -33,7 +33,7 @@ namespace {
 
 using nlohmann::json;
 namespace media = speakup::media;
-namespace server = speakup::server;
+namespace protocol = speakup::protocol;
 
 // How long one offer may take to be answered or refused. webrtcbin answers a browser offer in a
 // few ms (tens under ASan); an input that takes longer is given up, not failed.
