@@ -10,10 +10,10 @@ export class SignalingError extends Error {
 }
 
 // The WebSocket URL of a SpeakUp server (docs/client.md, "Server URL"). `server`: nothing (the
-// server of the page running this: ws(s)://its host/ws), an http(s) URL of the server (e.g. the
-// page's address: the scheme becomes ws(s)), or a ws(s) URL; a path of '/' becomes '/ws', any other
-// path is kept (a server behind a proxy at /speakup/ws). `token`: sent as ?token=... (percent-encoded,
-// replacing one already in the URL); nothing else from a page URL's query is kept.
+// server of the page running this: ws(s)://its host/ws), an http(s) URL of the server (any page of
+// it, e.g. its address: ws(s)://that host/ws), or a ws(s) URL used as it is (a server behind a proxy
+// at /speakup/ws; a path of '/' becomes '/ws'). `token`: sent as ?token=... (percent-encoded);
+// without one, a token in the given URL's query is kept; nothing else from the query is.
 export function signalingUrl(server, token) {
   const page = globalThis.location;
   let url;
@@ -23,8 +23,10 @@ export function signalingUrl(server, token) {
   } else {
     url = new URL(String(server), page ? page.href : undefined);
   }
-  if (url.protocol === 'http:') url.protocol = 'ws:';
-  else if (url.protocol === 'https:') url.protocol = 'wss:';
+  if (url.protocol === 'http:' || url.protocol === 'https:') {
+    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+    url.pathname = '/ws';
+  }
   if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
     throw new TypeError(`a SpeakUp server URL is http(s) or ws(s), not ${url.protocol}`);
   }
