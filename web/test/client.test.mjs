@@ -4,6 +4,7 @@
 // (Real WebRTC is covered by test/fake_server_e2e.mjs and tests/e2e/*.mjs.)
 import test from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 
 import {
   connect,
@@ -421,4 +422,12 @@ test('off() removes a handler; a connect timeout ends a session that never conne
   pc.channel.onmessage?.({ data: encodeResultForTest({}) });
   assert.equal(seen.length, 0);
   assert.equal(rec.of('result').length, 0); // nothing after closing
+});
+
+test('docs/client.md shows the example files as they are', () => {
+  const docs = fs.readFileSync(new URL('../../docs/client.md', import.meta.url), 'utf8');
+  for (const file of ['minimal.html', 'minimal.js']) {
+    const text = fs.readFileSync(new URL(`../examples/${file}`, import.meta.url), 'utf8');
+    assert.ok(docs.includes(text), `docs/client.md does not show web/examples/${file} as it is`);
+  }
 });
