@@ -1,4 +1,5 @@
-// SpeakUp page: camera -> WebRTC -> server; results -> 2D overlay, 3D view, pose, stats.
+// SpeakUp page: camera -> WebRTC -> server; results -> 2D overlay, 3D view, pose, stats. The page is
+// UI only: connecting, options and decoding are the client library's (lib/speakup.js, docs/client.md).
 // Everything tests need is on window.speakup (see README.md in this folder) and the page's state is
 // mirrored on <body data-state data-phase data-error>.
 //
@@ -6,26 +7,26 @@
 // detector=short|full, annotated_video=0|1, codec=vp8|h264, recv_video=0|1,
 // latency=auto|script|streams|none, mirror=0|1.
 
-import { Signaling, signalingUrl, redactedUrl } from './signaling.js';
-import { PeerSession } from './peer.js';
-import { decodeResult, resultToPlain } from './protocol.js';
-import { Overlay2D } from './render2d.js';
+import {
+  connect,
+  decodeResult,
+  resultToPlain,
+  validateOptions,
+  signalingUrl,
+  redactedUrl,
+  chooseLatencyMethod,
+  DEFAULT_OPTIONS,
+  Overlay2D,
+} from './lib/speakup.js';
 import { View3D, THREE_REVISION } from './render3d.js';
 import { SessionStats } from './stats.js';
-import { FrameClock, chooseLatencyMethod } from './latency.js';
 
 const params = new URLSearchParams(window.location.search);
 const $ = (id) => document.getElementById(id);
 
 const CONNECT_TIMEOUT_MS = 20000; // offer sent -> ICE connected and data channel open
-const OPTIONS_CONFIRM_MS = 1500; // then options sent on the data channel are re-sent on the WebSocket
-const OPTIONS_GIVE_UP_MS = 5000;
 
-// Server error codes that end the session; the others are shown and the session goes on (the
-// server ends a session it cannot keep with `bye` or by closing the WebSocket).
-const FATAL_SERVER_ERRORS = new Set(['server_full', 'unauthorized', 'bad_sdp', 'forbidden_origin',
-  'too_many_sessions', 'flooding']);
-
+// How the page words the server's errors that end a session (the server's own text follows).
 const SERVER_ERROR_TEXT = {
   server_full: 'The server is full: it is serving as many people as it can. Try again in a while.',
   unauthorized: 'The server refused this page: the access token is missing or wrong (add ?token=… to the address).',
@@ -35,27 +36,28 @@ const SERVER_ERROR_TEXT = {
   flooding: 'The server closed the session: this page sent it too many messages.',
 };
 
-const OPTION_SPEC = {
-  max_faces: (v) => Number.isInteger(v) && v >= 1 && v <= 8,
-  refine: (v) => typeof v === 'boolean',
-  smoothing: (v) => typeof v === 'boolean',
-  detector: (v) => v === 'short' || v === 'full',
-  annotated_video: (v) => typeof v === 'boolean',
-};
-
 function flag(name, fallback) {
   const v = params.get(name);
   if (v === null) return fallback;
   return v === '1' || v === 'true' || v === 'on' || v === '';
 }
 
+const validOption = (key, value) => {
+  try {
+    validateOptions({ [key]: value });
+    return true;
+  } catch {
+    return false;
+  }
+};
+
 function initialOptions() {
-  const options = { max_faces: 1, refine: false, smoothing: true, detector: 'short', annotated_video: false };
+  const options = { ...DEFAULT_OPTIONS };
   const maxFaces = Number.parseInt(params.get('max_faces') ?? '', 10);
-  if (OPTION_SPEC.max_faces(maxFaces)) options.max_faces = maxFaces;
+  if (validOption('max_faces', maxFaces)) options.max_faces = maxFaces;
   options.refine = flag('refine', options.refine);
   options.smoothing = flag('smoothing', options.smoothing);
-  if (OPTION_SPEC.detector(params.get('detector'))) options.detector = params.get('detector');
+  if (validOption('detector', params.get('detector'))) options.detector = params.get('detector');
   options.annotated_video = flag('annotated_video', options.annotated_video);
   return options;
 }
@@ -73,6 +75,7 @@ function fmt(value, digits = 1, unit = '') {
 // State shared with tests
 
 const latencyWanted = params.get('latency') ?? 'auto';
+const pageToken = params.get('token') ?? undefined; // forwarded to the server as /ws?token=
 
 const speakup = {
   protocol: 1,
@@ -97,7 +100,7 @@ const speakup = {
   annotated: { track: false, receiving: false, width: 0, height: 0, framesShown: 0 },
   three: { revision: THREE_REVISION, webgl: false, rendered: 0 },
   overlayDrawn: 0,
-  signalingUrl: redactedUrl(signalingUrl()),
+  signalingUrl: redactedUrl(signalingUrl(undefined, pageToken)),
   log: [],
   start: () => start(),
   stop: () => stop(),
@@ -299,18 +302,18 @@ function fitStage(stage, width, height) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Session
+// Session: the library's client (lib/speakup.js) does signaling, WebRTC, options and decoding;
+// this page opens the camera, shows what the client reports and keeps window.speakup.
 
-let session = null; // {generation, stream, signaling, peer, clock, stats, timers}
+let session = null; // {generation, stream, client, stats, timers}
 let generation = 0;
-const optionWaiters = []; // {wanted, resolve, reject, timers}
 
 async function start() {
   if (speakup.state === 'connecting' || speakup.state === 'connected') return;
   const gen = ++generation;
   clearMessages();
   resetResults();
-  const s = { generation: gen, stream: null, signaling: null, peer: null, clock: null, stats: new SessionStats(), timers: [] };
+  const s = { generation: gen, stream: null, client: null, stats: new SessionStats(), timers: [] };
   session = s;
   setState('connecting', 'camera');
   try {
@@ -332,83 +335,57 @@ async function start() {
     ui.local.play().catch(() => {});
     listCameras();
 
-    // 2. Signaling
+    // 2. The server: signaling, then WebRTC (phases from the client's `state` events).
     setState('connecting', 'signaling');
-    const url = signalingUrl();
-    s.signaling = new Signaling(url, {
-      onMessage: (msg) => onSignal(msg, gen),
-      onClose: ({ code }) => fail('connection_lost',
-        `Lost the connection to the server (the signaling WebSocket closed, code ${code}).`, gen),
-      onLog: log,
-    });
-    let welcome;
-    try {
-      welcome = await s.signaling.connect();
-    } catch (error) {
-      const code = error.code ?? 'connection_failed';
-      const text = SERVER_ERROR_TEXT[code];
-      fail(code, text ? `${text}${error.message && !text.includes(error.message) ? ` (${error.message})` : ''}` : error.message, gen);
-      return;
-    }
-    if (gen !== generation) return;
-    speakup.session = { session: welcome.session, protocol: welcome.protocol, limits: welcome.limits ?? {} };
-    log(`welcome: session ${welcome.session}, protocol ${welcome.protocol}`);
-    if (welcome.protocol !== undefined && welcome.protocol !== 1) {
-      warn(`The server speaks protocol ${welcome.protocol}; this page speaks 1.`);
-    }
-    await respectLimits(s);
-
-    // 3. WebRTC
-    setState('connecting', 'negotiating');
-    s.clock = new FrameClock(speakup.latencyMethod);
-    s.peer = new PeerSession({
-      signaling: s.signaling,
+    const current = (handler) => (payload) => {
+      if (gen === generation && session === s) handler(payload);
+    };
+    s.client = connect(undefined, {
       stream: s.stream,
-      clock: s.clock,
+      token: pageToken,
+      options: { ...speakup.options },
       codec: params.get('codec') ?? '',
       receiveVideo: flag('recv_video', true),
-      handlers: {
-        onResult: (data, arrival) => onResult(data, arrival, gen),
-        onText: (text) => onChannelText(text, gen),
-        onRemoteTrack: (track, streams) => onRemoteTrack(track, streams),
-        onState: () => onPeerState(gen),
-        onFatal: (code, message) => fail(code, message, gen),
-        onWarning: warn,
-        onLog: log,
-      },
-    });
-    await s.peer.start();
-    if (gen !== generation) return;
-    speakup.latencyMethod = s.clock.method;
-    s.signaling.send({ type: 'options', options: { ...speakup.options } });
-    if (speakup.state === 'connecting') setState('connecting', 'ice');
-    s.timers.push(setTimeout(() => {
-      if (gen === generation && speakup.state === 'connecting') {
-        fail('connect_timeout', `The media connection to the server did not come up within ${CONNECT_TIMEOUT_MS / 1000} s.`, gen);
-      }
-    }, CONNECT_TIMEOUT_MS));
+      latency: latencyWanted,
+      connectTimeoutMs: CONNECT_TIMEOUT_MS,
+    })
+      .on('log', current(log))
+      .on('state', current(({ state }) => onClientState(state)))
+      .on('welcome', current((welcome) => {
+        speakup.session = { session: welcome.session, protocol: welcome.protocol, limits: welcome.limits };
+      }))
+      .on('warning', current(({ code, message }) => {
+        warn(message);
+        if (code === 'limits') {
+          describeTrack(s.stream);
+          fitStage(ui.stage, speakup.camera.width, speakup.camera.height);
+        }
+      }))
+      .on('error', current((error) => onClientError(error, gen)))
+      .on('options', current(onServerOptions))
+      .on('result', current(onResult))
+      .on('track', current(({ track, streams }) => onRemoteTrack(track, streams)))
+      .on('connection', current(onConnection));
     s.timers.push(setInterval(() => pollStats(gen), 1000));
   } catch (error) {
     fail('client_error', `Could not start the session: ${error.message}`, gen);
   }
 }
 
-async function respectLimits(s) {
-  const limits = speakup.session?.limits;
-  if (!limits) return;
-  const { width, height } = speakup.camera;
-  const tooWide = limits.max_width && width > limits.max_width;
-  const tooHigh = limits.max_height && height > limits.max_height;
-  if (!tooWide && !tooHigh) return;
-  const track = s.stream.getVideoTracks()[0];
-  try {
-    await track.applyConstraints({ width: { max: limits.max_width }, height: { max: limits.max_height } });
-    describeTrack(s.stream);
-    fitStage(ui.stage, speakup.camera.width, speakup.camera.height);
-    warn(`The server takes at most ${limits.max_width}×${limits.max_height}; the camera now sends ${speakup.camera.width}×${speakup.camera.height}.`);
-  } catch (error) {
-    warn(`The camera sends ${width}×${height}, above the server's ${limits.max_width}×${limits.max_height}: ${error.message}`);
+function onClientState(state) {
+  speakup.latencyMethod = session.client.latencyMethod;
+  if (state === 'signaling' || state === 'negotiating' || state === 'ice') {
+    if (speakup.state === 'connecting' && speakup.phase !== state) setState('connecting', state);
+  } else if (state === 'connected') {
+    setState('connected');
+    ui.warning.hidden = true;
   }
+  // 'closed': after an `error` event (handled there) or our own close().
+}
+
+function onConnection({ connection }) {
+  // Back from an interruption (the client warned about it).
+  if (speakup.state === 'connected' && connection === 'connected') ui.warning.hidden = true;
 }
 
 function teardown() {
@@ -419,19 +396,13 @@ function teardown() {
     clearTimeout(t);
     clearInterval(t);
   }
-  if (s.peer) s.peer.close();
-  if (s.clock) s.clock.close();
-  if (s.signaling) s.signaling.close(true);
+  if (s.client) s.client.close(); // says bye; rejects setOptions() promises still waiting
   if (s.stream) for (const track of s.stream.getTracks()) track.stop();
   ui.local.srcObject = null;
   ui.annotatedVideo.srcObject = null;
   speakup.annotated.track = false;
   speakup.annotated.receiving = false;
   updateAnnotatedPanel();
-  for (const waiter of optionWaiters.splice(0)) {
-    waiter.timers.forEach(clearTimeout);
-    waiter.reject(new Error('the session ended'));
-  }
 }
 
 function fail(code, message, gen) {
@@ -466,108 +437,35 @@ function resetResults() {
   renderPose(null);
 }
 
-function onPeerState(gen) {
-  if (gen !== generation || !session?.peer) return;
-  const peer = session.peer;
-  if (speakup.state === 'connecting' && peer.connected) {
-    setState('connected');
-    ui.warning.hidden = true;
-  } else if (speakup.state === 'connected' && peer.state().connection === 'connected') {
-    ui.warning.hidden = true;
-  }
-}
-
 // ---------------------------------------------------------------------------------------------
-// Server messages
+// Errors and options from the client
 
-async function onSignal(msg, gen) {
-  if (gen !== generation || !session) return;
-  const s = session;
-  switch (msg.type) {
-    case 'answer':
-    case 'candidate':
-      try {
-        await s.peer?.handleSignal(msg);
-      } catch (error) {
-        if (msg.type === 'answer') fail('bad_answer', `The server's answer could not be used: ${error.message}`, gen);
-        else log(`candidate failed: ${error.message}`);
-      }
-      break;
-    case 'options':
-      onServerOptions(msg.options);
-      break;
-    case 'error':
-      onServerError(msg, gen);
-      break;
-    case 'bye':
-      fail('server_bye', `The server ended the session${msg.reason ? ` (${msg.reason})` : ''}.`, gen);
-      break;
-    case 'welcome':
-      break;
-    default:
-      log(`signaling: unknown message type '${msg.type}' ignored`);
+function onClientError(error, gen) {
+  const { code, message } = error;
+  if (error.fromServer) {
+    speakup.serverErrors.push({ code, message, time: Date.now() });
+    if (speakup.serverErrors.length > 50) speakup.serverErrors.shift();
   }
-}
-
-function onChannelText(text, gen) {
-  let msg;
-  try {
-    msg = JSON.parse(text);
-  } catch {
-    log(`data channel: text that is not JSON ignored: ${text.slice(0, 80)}`);
-    return;
-  }
-  if (msg && msg.type === 'options') onServerOptions(msg.options);
-  else if (msg && msg.type === 'error') onServerError(msg, gen);
-  else log(`data channel: text message ignored: ${text.slice(0, 80)}`);
-}
-
-function onServerError(msg, gen) {
-  const code = String(msg.code ?? 'error');
-  const message = String(msg.message ?? '');
-  speakup.serverErrors.push({ code, message, time: Date.now() });
-  if (speakup.serverErrors.length > 50) speakup.serverErrors.shift();
-  log(`server error ${code}: ${message}`);
-  if (FATAL_SERVER_ERRORS.has(code)) {
-    const text = SERVER_ERROR_TEXT[code] ?? `The server reported an error (${code}).`;
-    fail(code, message && !text.includes(message) ? `${text} ${message}` : text, gen);
-    return;
-  }
-  warn(`The server reported an error (${code})${message ? `: ${message}` : ''}`);
-  for (const waiter of optionWaiters.splice(0)) {
-    waiter.timers.forEach(clearTimeout);
-    waiter.reject(new Error(`the server refused the options (${code}${message ? `: ${message}` : ''})`));
+  if (error.fatal) {
+    const text = error.fromServer ? SERVER_ERROR_TEXT[code] : undefined;
+    if (!text) fail(code, error.fromServer ? `The server reported an error (${code}): ${message}` : message, gen);
+    else fail(code, text.includes(message) ? text : `${text} (${message})`, gen);
+  } else if (code === 'bad_result') {
+    speakup.resultsBad += 1;
+    session.stats.onBadResult();
+    if (speakup.resultsBad <= 5) warn(`A result message could not be read: ${message}`);
+  } else {
+    warn(`The server reported an error (${code})${message ? `: ${message}` : ''}`);
   }
 }
 
 function onServerOptions(options) {
-  if (!options || typeof options !== 'object') return;
   speakup.serverOptions = { ...options };
-  log(`options in effect: ${JSON.stringify(options)}`);
-  for (let i = optionWaiters.length - 1; i >= 0; --i) {
-    const waiter = optionWaiters[i];
-    if (Object.entries(waiter.wanted).every(([k, v]) => options[k] === v)) {
-      optionWaiters.splice(i, 1);
-      waiter.timers.forEach(clearTimeout);
-      waiter.resolve({ ...options });
-    }
-  }
   updateAnnotatedPanel();
 }
 
-// ---------------------------------------------------------------------------------------------
-// Options
-
-function validateOptions(options) {
-  if (!options || typeof options !== 'object' || Array.isArray(options)) throw new TypeError('options must be an object');
-  for (const [key, value] of Object.entries(options)) {
-    if (!(key in OPTION_SPEC)) throw new TypeError(`unknown option '${key}'`);
-    if (!OPTION_SPEC[key](value)) throw new TypeError(`bad value for option '${key}': ${JSON.stringify(value)}`);
-  }
-}
-
 // Asks the server for these options (a partial set). Resolves with the options in effect once the
-// server confirms them; before a session starts, resolves at once with the options to be sent.
+// server confirms them; without a session, resolves at once with the options to be sent.
 function setOptions(options) {
   try {
     validateOptions(options);
@@ -577,30 +475,9 @@ function setOptions(options) {
   Object.assign(speakup.options, options);
   syncOptionControls();
   updateAnnotatedPanel();
-  const s = session;
-  if (!s || !s.signaling || !s.signaling.open) return Promise.resolve({ ...speakup.options });
-  const wanted = { ...options };
-  return new Promise((resolve, reject) => {
-    const waiter = { wanted, resolve, reject, timers: [] };
-    optionWaiters.push(waiter);
-    const msg = { type: 'options', options: wanted };
-    const viaChannel = s.peer && s.peer.sendOptionsOnChannel(wanted);
-    if (viaChannel) {
-      log(`options sent on the data channel: ${JSON.stringify(wanted)}`);
-      // The channel is unreliable by design: without a confirmation, say it again on the WebSocket.
-      waiter.timers.push(setTimeout(() => {
-        if (session === s && s.signaling.send(msg)) log('options re-sent on the WebSocket');
-      }, OPTIONS_CONFIRM_MS));
-    } else {
-      s.signaling.send(msg);
-      log(`options sent on the WebSocket: ${JSON.stringify(wanted)}`);
-    }
-    waiter.timers.push(setTimeout(() => {
-      const i = optionWaiters.indexOf(waiter);
-      if (i >= 0) optionWaiters.splice(i, 1);
-      reject(new Error(`the server did not confirm the options within ${OPTIONS_GIVE_UP_MS / 1000} s`));
-    }, OPTIONS_GIVE_UP_MS));
-  });
+  const client = session?.client;
+  if (!client || client.closed) return Promise.resolve({ ...speakup.options });
+  return client.setOptions(options);
 }
 
 function syncOptionControls() {
@@ -621,18 +498,8 @@ function optionFromControls(key, value) {
 
 let pendingDraw = null;
 
-function onResult(data, arrival, gen) {
-  if (gen !== generation || !session) return;
-  let result;
-  try {
-    result = decodeResult(data);
-  } catch (error) {
-    speakup.resultsBad += 1;
-    session.stats.onBadResult();
-    if (speakup.resultsBad <= 5) warn(`A result message could not be read: ${error.message}`);
-    return;
-  }
-  const latency = session.clock ? session.clock.latencyFor(result.rtpTimestamp, arrival) : undefined;
+function onResult(result) {
+  const latency = result.latencyMs;
   session.stats.onResult(result, latency);
   speakup.resultsReceived += 1;
   speakup.lastResult = result;
@@ -640,7 +507,6 @@ function onResult(data, arrival, gen) {
     speakup.latencyMs.push(latency);
     if (speakup.latencyMs.length > 300) speakup.latencyMs.shift();
   }
-  if (speakup.state === 'connecting' && session.peer?.connected) setState('connected');
   if (pendingDraw === null) {
     pendingDraw = requestAnimationFrame(() => {
       pendingDraw = null;
@@ -724,15 +590,16 @@ const LATENCY_NOTES = {
 };
 
 async function pollStats(gen) {
-  if (gen !== generation || !session?.peer) return;
+  if (gen !== generation || !session?.client?.peerConnection) return;
   const s = session;
-  await s.stats.poll(s.peer.pc);
+  await s.stats.poll(s.client.peerConnection);
   if (gen !== generation) return;
   const snap = s.stats.snapshot();
-  snap.latencyMethod = s.clock ? s.clock.method : speakup.latencyMethod;
-  snap.latencyUnmatched = s.clock ? s.clock.unmatched : 0;
-  snap.latencyError = s.clock ? s.clock.error : null;
-  snap.connection = s.peer.state();
+  const latency = s.client.latency;
+  snap.latencyMethod = latency.method;
+  snap.latencyUnmatched = latency.unmatched;
+  snap.latencyError = latency.error;
+  snap.connection = s.client.connection;
   speakup.stats = snap;
   speakup.framesSent = snap.framesSent;
   speakup.framesEncoded = snap.framesEncoded;
@@ -836,7 +703,7 @@ async function switchCamera() {
   ui.local.srcObject = stream;
   describeTrack(stream);
   fitStage(ui.stage, speakup.camera.width, speakup.camera.height);
-  if (s.peer) await s.peer.replaceTrack(stream.getVideoTracks()[0]);
+  if (s.client) await s.client.replaceTrack(stream.getVideoTracks()[0]);
   old.getTracks().forEach((t) => t.stop());
 }
 

@@ -8,7 +8,7 @@
 // applies unchanged.
 
 import * as THREE from 'three';
-import { CONTOUR_GROUPS } from './mesh_contours.js';
+import { CONTOUR_GROUPS } from '../lib/mesh_contours.js';
 
 export const THREE_REVISION = THREE.REVISION;
 

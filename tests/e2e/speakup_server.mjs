@@ -10,8 +10,11 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // with what it printed, if it does not start or exits first). The result's output() is everything
 // the server printed; exited is a promise of {code, signal}, exit() that or null while it runs.
 // echo: also copy the server's stderr to this process's stderr as it comes.
+// Env SPEAKUP_WEB_ROOT=DIR: the server serves the web client from DIR (`--web-root DIR` appended),
+// e.g. a worktree's web/ with a prebuilt server whose compiled-in default is another checkout's.
 export async function startServer(bin, args = [], { echo = false } = {}) {
-  const child = spawn(bin, ['serve', '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const webRoot = process.env.SPEAKUP_WEB_ROOT ? ['--web-root', process.env.SPEAKUP_WEB_ROOT] : [];
+  const child = spawn(bin, ['serve', '--port', '0', ...args, ...webRoot], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   let exit = null;
   child.stdout.on('data', (d) => { output += d; });

@@ -9,7 +9,7 @@ import {
   faceRecordBytes,
   resultToPlain,
   ProtocolError,
-} from '../protocol.js';
+} from '../lib/protocol.js';
 
 const f32 = (x) => Math.fround(x);
 

@@ -9,7 +9,7 @@
 //
 // Page URL parameters: delay=MS (default 40).
 
-import { encodeResultForTest } from '../../protocol.js';
+import { encodeResultForTest } from '../../lib/protocol.js';
 
 const params = new URLSearchParams(location.search);
 const DELAY_MS = Number(params.get('delay') ?? 40);
@@ -159,7 +159,7 @@ async function answer(s, sdp) {
       s.height = video.videoHeight;
     };
     s.video = video;
-    s.worker = new Worker('../../latency_worker.js');
+    s.worker = new Worker('../../lib/latency_worker.js');
     s.worker.onmessage = (e) => {
       if (e.data.rtp !== undefined) onFrame(s, e.data.rtp);
     };

@@ -13,13 +13,15 @@ import { nowMs } from './latency.js';
 export class PeerSession {
   // signaling: a connected Signaling; stream: the camera's MediaStream; clock: a FrameClock.
   // handlers: onResult(data, arrivalMs), onText(text), onRemoteTrack(track, streams),
-  // onState({connection, ice, channel}), onFatal(code, message), onWarning(message), onLog(text).
-  constructor({ signaling, stream, clock, codec = '', receiveVideo = true, handlers = {} }) {
+  // onState({connection, ice, channel}), onFatal(code, message), onWarning(code, message), onLog(text).
+  // iceServers: for RTCPeerConnection (none by default: the server gives its own addresses).
+  constructor({ signaling, stream, clock, codec = '', receiveVideo = true, iceServers = [], handlers = {} }) {
     this.signaling = signaling;
     this.stream = stream;
     this.clock = clock;
     this.codec = codec;
     this.receiveVideo = receiveVideo;
+    this.iceServers = iceServers;
     this.handlers = handlers;
     this.pc = null;
     this.channel = null;
@@ -59,7 +61,7 @@ export class PeerSession {
 
   // Builds the peer connection and sends the offer; the answer arrives through handleSignal().
   async start() {
-    this.pc = new RTCPeerConnection({ iceServers: [], bundlePolicy: 'max-bundle', ...this.clock.peerConfig() });
+    this.pc = new RTCPeerConnection({ iceServers: this.iceServers, bundlePolicy: 'max-bundle', ...this.clock.peerConfig() });
     const pc = this.pc;
     const track = this.stream.getVideoTracks()[0];
     this.transceiver = pc.addTransceiver(track, { direction: 'sendonly', streams: [this.stream] });
@@ -111,7 +113,7 @@ export class PeerSession {
         this.emit('onFatal', 'ice_failed',
           'The media connection to the server failed (ICE failed): a firewall or NAT may block UDP.');
       } else if (state === 'disconnected') {
-        this.emit('onWarning', 'The media connection to the server is interrupted; waiting for it to recover…');
+        this.emit('onWarning', 'ice_disconnected', 'The media connection to the server is interrupted; waiting for it to recover…');
       }
     };
     pc.oniceconnectionstatechange = () => this.emit('onState', this.state());
@@ -133,14 +135,14 @@ export class PeerSession {
     const wanted = `video/${this.codec.toLowerCase()}`;
     const first = caps.codecs.filter((c) => c.mimeType.toLowerCase() === wanted);
     if (first.length === 0) {
-      this.emit('onWarning', `This browser cannot send ${this.codec}; using its default codec.`);
+      this.emit('onWarning', 'codec_unavailable', `This browser cannot send ${this.codec}; using its default codec.`);
       return;
     }
     const rest = caps.codecs.filter((c) => c.mimeType.toLowerCase() !== wanted);
     try {
       this.transceiver.setCodecPreferences([...first, ...rest]);
     } catch (error) {
-      this.emit('onWarning', `Codec preference ignored: ${error.message}`);
+      this.emit('onWarning', 'codec_unavailable', `Codec preference ignored: ${error.message}`);
     }
   }
 

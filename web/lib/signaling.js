@@ -9,13 +9,34 @@ export class SignalingError extends Error {
   }
 }
 
-// ws://host/ws or wss://host/ws for the page's own origin; a `token` from the page URL's query is
-// forwarded as ?token=... (nothing else from the page URL is).
-export function signalingUrl(loc = window.location) {
-  const scheme = loc.protocol === 'https:' ? 'wss:' : 'ws:';
-  const token = new URLSearchParams(loc.search).get('token');
-  const query = token ? `?token=${encodeURIComponent(token)}` : '';
-  return `${scheme}//${loc.host}/ws${query}`;
+// The WebSocket URL of a SpeakUp server (docs/client.md, "Server URL"). `server`: nothing (the
+// server of the page running this: ws(s)://its host/ws), an http(s) URL of the server (any page of
+// it, e.g. its address: ws(s)://that host/ws), or a ws(s) URL used as it is (a server behind a proxy
+// at /speakup/ws; a path of '/' becomes '/ws'). `token`: sent as ?token=... (percent-encoded);
+// without one, a token in the given URL's query is kept; nothing else from the query is.
+export function signalingUrl(server, token) {
+  const page = globalThis.location;
+  let url;
+  if (server === undefined || server === null || server === '') {
+    if (!page) throw new TypeError('no server URL given, and no page location to take it from');
+    url = new URL('/ws', page.href);
+  } else {
+    url = new URL(String(server), page ? page.href : undefined);
+  }
+  if (url.protocol === 'http:' || url.protocol === 'https:') {
+    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+    url.pathname = '/ws';
+  }
+  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
+    throw new TypeError(`a SpeakUp server URL is http(s) or ws(s), not ${url.protocol}`);
+  }
+  if (url.pathname === '/' || url.pathname === '') url.pathname = '/ws';
+  url.hash = '';
+  // A server URL given as a page's address (http...) carries the page's query: only the token counts.
+  const given = url.searchParams.get('token');
+  const wanted = token === undefined || token === null || token === '' ? given : String(token);
+  url.search = wanted ? `?token=${encodeURIComponent(wanted)}` : '';
+  return url.href;
 }
 
 // The URL for messages shown to people: without the token.

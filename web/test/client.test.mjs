@@ -1,0 +1,433 @@
+// The client library (lib/speakup.js) in Node, against a scripted server: WebSocket and
+// RTCPeerConnection are small fakes installed on globalThis, so what the client sends, the events it
+// emits and how it ends can be checked message by message. Run: node --test test/client.test.mjs
+// (Real WebRTC is covered by test/fake_server_e2e.mjs and tests/e2e/*.mjs.)
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+
+import {
+  connect,
+  signalingUrl,
+  redactedUrl,
+  validateOptions,
+  DEFAULT_OPTIONS,
+  SpeakUpError,
+  SERVER_ERROR_CODES,
+  isFatalServerError,
+  encodeResultForTest,
+  EVENTS,
+} from '../lib/speakup.js';
+
+// ---------------------------------------------------------------------------------------------
+// Fakes
+
+class FakeWebSocket {
+  static CONNECTING = 0;
+  static OPEN = 1;
+  static CLOSED = 3;
+  static last = null;
+
+  constructor(url) {
+    this.url = url;
+    this.readyState = FakeWebSocket.CONNECTING;
+    this.sent = [];
+    this.listeners = { open: [], message: [], close: [], error: [] };
+    FakeWebSocket.last = this;
+  }
+
+  addEventListener(type, fn) {
+    this.listeners[type].push(fn);
+  }
+
+  fire(type, event = {}) {
+    for (const fn of this.listeners[type]) fn(event);
+  }
+
+  send(text) {
+    this.sent.push(JSON.parse(text));
+  }
+
+  close(code = 1000) {
+    if (this.readyState === FakeWebSocket.CLOSED) return;
+    this.readyState = FakeWebSocket.CLOSED;
+    this.closedWith = code;
+    this.fire('close', { code, reason: '' });
+  }
+
+  // The server's side.
+  serverOpen() {
+    this.readyState = FakeWebSocket.OPEN;
+    this.fire('open');
+  }
+
+  serverSend(msg) {
+    this.fire('message', { data: JSON.stringify(msg) });
+  }
+
+  serverClose(code) {
+    this.readyState = FakeWebSocket.CLOSED;
+    this.fire('close', { code, reason: '' });
+  }
+
+  types() {
+    return this.sent.map((m) => m.type);
+  }
+}
+
+class FakeChannel {
+  constructor(label, init) {
+    this.label = label;
+    this.init = init;
+    this.readyState = 'connecting';
+    this.sent = [];
+  }
+
+  send(data) {
+    this.sent.push(data);
+  }
+
+  close() {
+    this.readyState = 'closed';
+  }
+}
+
+class FakePeerConnection {
+  static last = null;
+
+  constructor(config) {
+    this.config = config;
+    this.transceivers = [];
+    this.connectionState = 'new';
+    this.iceConnectionState = 'new';
+    this.remoteDescription = null;
+    this.candidates = [];
+    this.closed = false;
+    FakePeerConnection.last = this;
+  }
+
+  addTransceiver(trackOrKind, init) {
+    const t = {
+      kind: typeof trackOrKind === 'string' ? trackOrKind : 'video',
+      init,
+      sender: { track: typeof trackOrKind === 'string' ? null : trackOrKind, replaceTrack: async (track) => { t.sender.track = track; } },
+    };
+    this.transceivers.push(t);
+    return t;
+  }
+
+  createDataChannel(label, init) {
+    this.channel = new FakeChannel(label, init);
+    return this.channel;
+  }
+
+  async createOffer() {
+    return { type: 'offer', sdp: 'v=0 fake offer' };
+  }
+
+  async setLocalDescription(desc) {
+    this.localDescription = desc;
+  }
+
+  async setRemoteDescription(desc) {
+    this.remoteDescription = desc;
+  }
+
+  async addIceCandidate(c) {
+    this.candidates.push(c);
+  }
+
+  async getStats() {
+    return new Map();
+  }
+
+  close() {
+    this.closed = true;
+  }
+
+  // The network's side.
+  becomeConnected() {
+    this.connectionState = 'connected';
+    this.iceConnectionState = 'connected';
+    this.onconnectionstatechange?.();
+    this.channel.readyState = 'open';
+    this.channel.onopen?.();
+  }
+
+  channelMessage(data) {
+    this.channel.onmessage({ data });
+  }
+}
+
+globalThis.WebSocket = FakeWebSocket;
+globalThis.RTCPeerConnection = FakePeerConnection;
+
+function fakeStream(width = 640, height = 480) {
+  const track = {
+    kind: 'video',
+    settings: { width, height },
+    constraints: [],
+    getSettings() { return { ...this.settings }; },
+    async applyConstraints(c) {
+      this.constraints.push(c);
+      this.settings = { width: Math.min(this.settings.width, c.width.max), height: Math.min(this.settings.height, c.height.max) };
+    },
+  };
+  return { track, getVideoTracks: () => [track], getTracks: () => [track] };
+}
+
+const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
+const WELCOME = { type: 'welcome', session: 's1', protocol: 1, limits: { max_message_bytes: 65536, max_width: 1920, max_height: 1080 } };
+
+// Records every event of a client, in order, as [name, payload].
+function record(client) {
+  const events = [];
+  for (const name of EVENTS) client.on(name, (payload) => events.push([name, payload]));
+  return {
+    events,
+    names: () => events.filter(([n]) => n !== 'log' && n !== 'connection').map(([n, p]) => (n === 'state' ? `state:${p.state}` : n)),
+    of: (name) => events.filter(([n]) => n === name).map(([, p]) => p),
+  };
+}
+
+// Connects up to the point where the offer and the first options are sent.
+async function negotiated(config = {}) {
+  const client = connect('ws://server.test/ws', { stream: fakeStream(), latency: 'none', ...config });
+  const rec = record(client);
+  await tick();
+  const ws = FakeWebSocket.last;
+  ws.serverOpen();
+  ws.serverSend(WELCOME);
+  await tick();
+  return { client, rec, ws, pc: FakePeerConnection.last };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pure parts
+
+test('signalingUrl: page, http(s) and ws(s) URLs, paths, the token', () => {
+  assert.equal(signalingUrl('http://host:8080'), 'ws://host:8080/ws');
+  assert.equal(signalingUrl('https://host/'), 'wss://host/ws');
+  assert.equal(signalingUrl('wss://host/speakup/ws'), 'wss://host/speakup/ws');
+  assert.equal(signalingUrl('http://host/examples/minimal.html?autostart=1&token=abc'), 'ws://host/ws?token=abc');
+  assert.equal(signalingUrl('ws://host'), 'ws://host/ws');
+  assert.equal(signalingUrl('ws://host:1/ws', 's3cr t&x'), 'ws://host:1/ws?token=s3cr%20t%26x');
+  assert.equal(signalingUrl('ws://host/ws?token=old', 'new'), 'ws://host/ws?token=new');
+  assert.throws(() => signalingUrl('ftp://host/'), /http\(s\) or ws\(s\)/);
+  assert.equal(redactedUrl('ws://host/ws?token=secret'), 'ws://host/ws?token=…');
+});
+
+test('signalingUrl without a URL: this page\'s server at /ws', () => {
+  globalThis.location = new URL('https://example.test:8443/examples/minimal.html?token=t');
+  try {
+    assert.equal(signalingUrl(), 'wss://example.test:8443/ws');
+    assert.equal(signalingUrl(undefined, 't'), 'wss://example.test:8443/ws?token=t');
+  } finally {
+    delete globalThis.location;
+  }
+  assert.throws(() => signalingUrl(), /no server URL/);
+});
+
+test('options: defaults, partial sets, bad names and values', () => {
+  assert.deepEqual(DEFAULT_OPTIONS, { max_faces: 1, refine: false, smoothing: true, detector: 'short', annotated_video: false });
+  assert.doesNotThrow(() => validateOptions({ max_faces: 8, detector: 'full' }));
+  assert.throws(() => validateOptions({ nonsense: 1 }), /unknown option 'nonsense'/);
+  assert.throws(() => validateOptions({ max_faces: 9 }), /bad value for option 'max_faces': 9/);
+  assert.throws(() => validateOptions({ refine: 'yes' }), TypeError);
+  assert.throws(() => validateOptions([]), /must be an object/);
+  assert.throws(() => validateOptions({ toString: 1 }), /unknown option 'toString'/);
+});
+
+test('error codes: the protocol\'s, and which end a session', () => {
+  assert.equal(SERVER_ERROR_CODES.length, 13);
+  for (const code of ['server_full', 'unauthorized', 'bad_sdp', 'forbidden_origin', 'too_many_sessions', 'flooding', 'too_large']) {
+    assert.ok(isFatalServerError(code), code);
+  }
+  for (const code of ['bad_json', 'bad_message', 'unknown_type', 'bad_state', 'too_many_candidates', 'internal']) {
+    assert.ok(!isFatalServerError(code), code);
+  }
+});
+
+test('connect() checks its arguments at once', () => {
+  assert.throws(() => connect('ws://h/ws', {}), /`stream` must be a MediaStream/);
+  assert.throws(() => connect('ws://h/ws', { stream: { getVideoTracks: () => [] } }), /video track/);
+  assert.throws(() => connect('ws://h/ws', { stream: fakeStream(), options: { max_faces: 0 } }), /max_faces/);
+  const client = connect('ws://h/ws', { stream: fakeStream() });
+  assert.throws(() => client.on('resutl', () => {}), /unknown SpeakUp client event 'resutl'/);
+  client.close();
+});
+
+// ---------------------------------------------------------------------------------------------
+// Sessions
+
+test('a session: welcome, offer, options, connected, results, options changes, close', async () => {
+  const { client, rec, ws, pc } = await negotiated({ options: { refine: true }, token: 'tok en' });
+  assert.equal(ws.url, 'ws://server.test/ws?token=tok%20en');
+  assert.deepEqual(rec.of('welcome')[0], { session: 's1', protocol: 1, limits: WELCOME.limits });
+  assert.deepEqual(ws.types(), ['offer', 'options']);
+  assert.equal(ws.sent[0].sdp, 'v=0 fake offer');
+  assert.deepEqual(ws.sent[1].options, { ...DEFAULT_OPTIONS, refine: true });
+  assert.equal(pc.transceivers[0].init.direction, 'sendonly');
+  assert.equal(pc.transceivers[1].init.direction, 'recvonly');
+  assert.equal(pc.channel.label, 'results');
+  assert.deepEqual(pc.channel.init, { ordered: false, maxRetransmits: 0 });
+  assert.equal(client.state, 'ice');
+
+  // Trickle ICE both ways.
+  pc.onicecandidate({ candidate: { candidate: 'candidate:1 1 udp 1 127.0.0.1 5000 typ host', sdpMLineIndex: 0 } });
+  pc.onicecandidate({ candidate: null });
+  assert.deepEqual(ws.sent.slice(2).map((m) => m.candidate), ['candidate:1 1 udp 1 127.0.0.1 5000 typ host', '']);
+  ws.serverSend({ type: 'answer', sdp: 'v=0 answer' });
+  ws.serverSend({ type: 'candidate', candidate: 'candidate:2 1 udp 1 127.0.0.1 6000 typ host', sdpMLineIndex: 0 });
+  await tick();
+  assert.equal(pc.remoteDescription.sdp, 'v=0 answer');
+  assert.equal(pc.candidates.length, 1);
+
+  pc.becomeConnected();
+  assert.equal(client.state, 'connected');
+  assert.equal(await client.ready, client);
+  assert.deepEqual(rec.names(), ['state:signaling', 'welcome', 'state:negotiating', 'state:ice', 'state:connected']);
+
+  // Results are decoded; unreadable ones are non-fatal errors.
+  const landmarks = new Float32Array(468 * 3).map((_, i) => i);
+  pc.channelMessage(encodeResultForTest({ sequence: 5, width: 640, height: 480, faces: [{ id: 3, landmarks }] }));
+  pc.channelMessage(new ArrayBuffer(10));
+  const [result] = rec.of('result');
+  assert.equal(result.sequence, 5);
+  assert.equal(result.faces[0].landmarkCount, 468);
+  assert.equal(result.faces[0].landmarks[7], 7);
+  assert.equal(result.latencyMs, undefined); // latency: 'none'
+  const [bad] = rec.of('error');
+  assert.ok(bad instanceof SpeakUpError);
+  assert.equal(bad.code, 'bad_result');
+  assert.equal(bad.fatal, false);
+  assert.equal(client.state, 'connected');
+  assert.equal(client.resultsReceived, 1);
+
+  // Options go on the open data channel; the server's `options` confirms them.
+  const confirmed = client.setOptions({ max_faces: 2 });
+  assert.deepEqual(JSON.parse(pc.channel.sent.at(-1)), { type: 'options', options: { max_faces: 2 } });
+  pc.channelMessage(JSON.stringify({ type: 'options', options: { ...DEFAULT_OPTIONS, refine: true, max_faces: 2 } }));
+  assert.deepEqual(await confirmed, { ...DEFAULT_OPTIONS, refine: true, max_faces: 2 });
+  assert.deepEqual(client.serverOptions, { ...DEFAULT_OPTIONS, refine: true, max_faces: 2 });
+  await assert.rejects(client.setOptions({ max_faces: 9 }), /bad value for option 'max_faces'/);
+
+  // A server error that does not end the session: an error event, a pending setOptions rejects.
+  const refused = client.setOptions({ detector: 'full' });
+  ws.serverSend({ type: 'error', code: 'bad_message', message: 'options: nope' });
+  await assert.rejects(refused, /refused the options \(bad_message: options: nope\)/);
+  const serverError = rec.of('error').at(-1);
+  assert.deepEqual([serverError.code, serverError.fatal, serverError.fromServer, serverError.message],
+    ['bad_message', false, true, 'options: nope']);
+  assert.equal(client.state, 'connected');
+
+  // close(): bye, everything closed, state closed without an error; the camera is the caller's.
+  client.close();
+  assert.equal(ws.sent.at(-1).type, 'bye');
+  assert.equal(ws.readyState, FakeWebSocket.CLOSED);
+  assert.ok(pc.closed);
+  assert.deepEqual(rec.of('state').at(-1), { state: 'closed', previous: 'connected', error: null });
+  await assert.rejects(client.setOptions({ refine: false }), (e) => e.code === 'closed');
+  client.close(); // twice is fine
+});
+
+test('options asked for before the offer go with it and resolve on confirmation', async () => {
+  const client = connect('ws://server.test/ws', { stream: fakeStream(), latency: 'none' });
+  const early = client.setOptions({ annotated_video: true });
+  await tick();
+  const ws = FakeWebSocket.last;
+  ws.serverOpen();
+  ws.serverSend(WELCOME);
+  await tick();
+  assert.deepEqual(ws.sent.find((m) => m.type === 'options').options, { ...DEFAULT_OPTIONS, annotated_video: true });
+  ws.serverSend({ type: 'options', options: { ...DEFAULT_OPTIONS, annotated_video: true } });
+  assert.equal((await early).annotated_video, true);
+  client.close();
+});
+
+test('refused before welcome (server_full): a fatal server error, then closed', async () => {
+  const client = connect('ws://server.test/ws', { stream: fakeStream() });
+  const rec = record(client);
+  await tick();
+  const ws = FakeWebSocket.last;
+  ws.serverOpen();
+  ws.serverSend({ type: 'error', code: 'server_full', message: 'the server is serving its maximum of 1 sessions' });
+  await assert.rejects(client.ready, (e) => e.code === 'server_full' && e.fromServer && e.fatal);
+  assert.deepEqual(rec.names(), ['state:signaling', 'error', 'state:closed']);
+  assert.equal(rec.of('state').at(-1).error.code, 'server_full');
+  assert.equal(client.error.message, 'the server is serving its maximum of 1 sessions');
+  assert.deepEqual(ws.types(), []); // no offer
+});
+
+test('no server: connection_failed', async () => {
+  const client = connect('ws://server.test/ws', { stream: fakeStream() });
+  await tick();
+  FakeWebSocket.last.serverClose(1006);
+  await assert.rejects(client.ready, (e) => e.code === 'connection_failed' && /Cannot connect to the server at ws:\/\/server\.test\/ws/.test(e.message));
+  assert.equal(client.state, 'closed');
+});
+
+test('bye, a fatal server error, a lost WebSocket, ICE failing: each ends the session with its code', async () => {
+  const cases = [
+    [(ws) => ws.serverSend({ type: 'bye', reason: 'shutdown' }), 'server_bye', /ended the session \(shutdown\)/],
+    [(ws) => ws.serverSend({ type: 'error', code: 'flooding', message: 'more than 200 messages' }), 'flooding', /more than 200/],
+    [(ws) => ws.serverClose(1006), 'connection_lost', /signaling WebSocket closed, code 1006/],
+    [(ws, pc) => { pc.connectionState = 'failed'; pc.onconnectionstatechange(); }, 'ice_failed', /ICE failed/],
+    [(ws) => ws.serverSend({ type: 'answer', sdp: 'v=0 answer' }) || ws.serverSend({ type: 'answer', sdp: 'again' }), null, null],
+  ];
+  for (const [act, code, pattern] of cases) {
+    const { client, rec, ws, pc } = await negotiated();
+    act(ws, pc);
+    await tick();
+    if (code === null) { // a second answer is ignored
+      assert.equal(client.state, 'ice');
+      client.close();
+      continue;
+    }
+    const error = rec.of('error').at(-1);
+    assert.equal(error?.code, code);
+    assert.ok(error.fatal);
+    assert.match(error.message, pattern);
+    assert.equal(client.state, 'closed');
+    assert.ok(pc.closed, `${code}: peer connection closed`);
+    assert.equal(rec.names().at(-1), 'state:closed');
+  }
+});
+
+test('a camera above the server\'s limits is constrained, with a warning', async () => {
+  const stream = fakeStream(1280, 720);
+  const client = connect('ws://server.test/ws', { stream, latency: 'none' });
+  const rec = record(client);
+  await tick();
+  const ws = FakeWebSocket.last;
+  ws.serverOpen();
+  ws.serverSend({ ...WELCOME, limits: { max_width: 320, max_height: 240 } });
+  await tick();
+  assert.deepEqual(stream.track.constraints, [{ width: { max: 320 }, height: { max: 240 } }]);
+  const [warning] = rec.of('warning');
+  assert.equal(warning.code, 'limits');
+  assert.match(warning.message, /at most 320×240; the camera now sends 320×240/);
+  assert.equal(ws.types()[0], 'offer'); // constrained before the offer
+  client.close();
+});
+
+test('off() removes a handler; a connect timeout ends a session that never connects', async () => {
+  const { client, rec, pc } = await negotiated({ connectTimeoutMs: 50 });
+  const seen = [];
+  const handler = (r) => seen.push(r);
+  client.on('result', handler).off('result', handler);
+  await tick(80);
+  assert.equal(client.error?.code, 'connect_timeout');
+  assert.match(client.error.message, /did not come up within 0.05 s/);
+  pc.channel.onmessage?.({ data: encodeResultForTest({}) });
+  assert.equal(seen.length, 0);
+  assert.equal(rec.of('result').length, 0); // nothing after closing
+});
+
+test('docs/client.md shows the example files as they are', () => {
+  const docs = fs.readFileSync(new URL('../../docs/client.md', import.meta.url), 'utf8');
+  for (const file of ['minimal.html', 'minimal.js']) {
+    const text = fs.readFileSync(new URL(`../examples/${file}`, import.meta.url), 'utf8');
+    assert.ok(docs.includes(text), `docs/client.md does not show web/examples/${file} as it is`);
+  }
+});
