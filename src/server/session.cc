@@ -1,5 +1,7 @@
 #include "session.h"
 
+#include <algorithm>
+
 #include <cstdio>
 
 #include "speakup/annotate.h"
@@ -273,7 +275,7 @@ void Session::Run(face::Workspace& workspace) {
       options_changed_ = false;
     }
   }
-  const media::Frame& frame = pending.frame;
+  media::Frame& frame = pending.frame;
   auto result = pipeline_.Process(annotate::ImageOf(frame),
                                   std::chrono::duration<double, std::milli>(pending.arrived.time_since_epoch()).count(),
                                   workspace);
@@ -290,18 +292,23 @@ void Session::Run(face::Workspace& workspace) {
     header.timings.geometry_ms = static_cast<float>(result->timings.geometry_ms);
     header.timings.total_ms = ms(Clock::now() - pending.arrived);
     const std::vector<uint8_t> message = protocol::EncodeResult(*result, header);
-    std::lock_guard lock(peer_mutex_);
     Metrics& metrics = *context_.metrics;
     metrics.queue.Observe(header.timings.queue_ms);
     metrics.detect.Observe(header.timings.detect_ms);
     metrics.landmarks.Observe(header.timings.landmarks_ms);
     metrics.geometry.Observe(header.timings.geometry_ms);
     metrics.total.Observe(header.timings.total_ms);
-    if (peer_ && peer_->SendData(message)) metrics.results_sent++;
-    if (peer_ && annotated_) {
-      media::Frame drawn = frame;
-      annotate::DrawFaces(drawn, *result, context_.mesh_edges);
-      Status sent = peer_->SendAnnotatedFrame(drawn);
+    // Drawn in place (the frame is this worker's own), and sent without holding the lock the main
+    // loop takes to apply offers and close sessions: a worker drawing never stalls signaling.
+    if (annotated_) annotate::DrawFaces(frame, *result, context_.mesh_edges);
+    std::shared_ptr<media::WebRtcPeer> peer;
+    {
+      std::lock_guard lock(peer_mutex_);
+      peer = peer_;
+    }
+    if (peer && peer->SendData(message)) metrics.results_sent++;
+    if (peer && annotated_) {
+      Status sent = peer->SendAnnotatedFrame(frame);
       if (!sent.ok() && !annotated_error_reported_) {
         annotated_error_reported_ = true;  // once per session: the client sees no annotated video
         std::fprintf(stderr, "speakup serve: session %s: annotated video: %s\n", id_.c_str(), sent.message().c_str());
@@ -352,9 +359,14 @@ void Session::Close(const std::string& reason, gushort code) {
   }
   timer_.reset();
   {
-    std::lock_guard lock(peer_mutex_);
-    if (peer_) peer_->Close();
-    peer_.reset();
+    std::shared_ptr<media::WebRtcPeer> peer;
+    {
+      std::lock_guard lock(peer_mutex_);
+      peer.swap(peer_);
+    }
+    // Here on the main loop, as WebRtcPeer wants; a worker still sending on it gets errors, and
+    // may drop the last reference (a closed peer's destructor does nothing more).
+    if (peer) peer->Close();
   }
   {
     std::lock_guard lock(slot_mutex_);

@@ -96,8 +96,8 @@ class Session : public Job, public std::enable_shared_from_this<Session> {
 
   // The peer is made and dropped on the main loop (which reads it without the lock) and used by
   // a worker to send results (under the lock).
-  std::mutex peer_mutex_;
-  std::unique_ptr<media::WebRtcPeer> peer_;
+  std::mutex peer_mutex_;  // guards peer_ itself (set and cleared on the main loop, copied by workers)
+  std::shared_ptr<media::WebRtcPeer> peer_;
   std::string peer_error_;  // the peer's last error, main loop
 
   // Options: set on the main loop, picked up by the worker before its next frame.
