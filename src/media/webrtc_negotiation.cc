@@ -136,6 +136,7 @@ void WebRtcNegotiation::OnRemoteDescriptionSet(const std::string& error) {
   pending_candidates_.clear();
   for (const auto& [mline, candidate] : pending) AddCandidateNow(mline, candidate);
   if (events_.before_answer) events_.before_answer(offer_);
+  if (closed_) return;  // on_error (of a failed annotated video link) closed the peer
   PromisePtr promise(NewPromise(OfferStep::kAnswerCreated));
   g_signal_emit_by_name(webrtc_, "create-answer", nullptr, promise.get());
 }
@@ -224,7 +225,9 @@ void WebRtcNegotiation::OnIceStateChanged() {
   post_([this] {
     GstWebRTCICEConnectionState value = GST_WEBRTC_ICE_CONNECTION_STATE_NEW;
     g_object_get(webrtc_, "ice-connection-state", &value, nullptr);
-    if (value == GST_WEBRTC_ICE_CONNECTION_STATE_FAILED) events_.fail("ICE failed: no network path to the client works");
+    if (value == GST_WEBRTC_ICE_CONNECTION_STATE_FAILED) {
+      events_.fail("ICE failed: no network path to the client works");
+    }
   });
 }
 
