@@ -13,7 +13,8 @@
 //
 // Threads. A peer belongs to the GLib main context that is the thread-default one (or the global
 // default) of the thread calling Create(); the caller runs a GMainLoop on it. Create, SetRemoteOffer,
-// AddRemoteCandidate, Close and the destructor must be called from the thread running that context.
+// AddRemoteCandidate and Close must be called from the thread running that context, and so must the
+// destructor unless Close() has returned (a closed peer's destructor only frees memory, on any thread).
 // Every callback runs on that context too, from an idle source (never from inside a call into the
 // peer), EXCEPT on_frame, which runs on a GStreamer streaming thread of this peer so that a frame
 // can go to a worker pool without a main-loop hop: it must return quickly and must never wait for
