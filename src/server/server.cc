@@ -76,7 +76,10 @@ std::optional<HostAndPort> ParseOrigin(const std::string& origin) {
   return HostAndPort{host.get(), port > 0 ? port : (scheme == "https" ? 443 : 80)};
 }
 
+// Loopback, defined once: the names and addresses that reach this machine only. --host takes an
+// address; of the names only localhost, which means IPv4's 127.0.0.1 (what browsers try first).
 bool IsLoopbackName(const std::string& host) { return host == "localhost" || host == "127.0.0.1" || host == "::1"; }
+std::string ListenAddress(const std::string& host) { return host == "localhost" ? "127.0.0.1" : host; }
 
 // Whether a page from `origin` (a browser's Origin header) may open a session: it is the server's
 // own origin (same host and port as the Host header the browser sent; http or https), or listed.
@@ -367,7 +370,8 @@ Expected<std::unique_ptr<Server>> Server::Create(const ServerOptions& options) {
   // frames pass at once); a key frame paced out by the browser over a few hundred ms must not
   // count as lost, or each loss asks for another key frame and the stream stalls.
   impl->context.webrtc.jitter_latency_ms = 200;  // negotiated always; frames flow only when asked for
-  if (options.host == "127.0.0.1" || options.host == "localhost") impl->context.webrtc.local_addresses = {"127.0.0.1"};
+  // A loopback server gathers ICE candidates on that address only, never on the machine's interfaces.
+  if (IsLoopbackName(options.host)) impl->context.webrtc.local_addresses = {ListenAddress(options.host)};
   impl->context.offer_timeout = std::chrono::milliseconds(options.connect_timeout_ms);
   impl->context.webrtc.connect_timeout_ms = options.connect_timeout_ms;
   impl->context.webrtc.media_timeout_ms = options.silence_timeout_ms;
@@ -422,8 +426,7 @@ Expected<std::unique_ptr<Server>> Server::Create(const ServerOptions& options) {
         }
       },
       raw, nullptr);
-  media::GObjectPtr<GInetAddress> address(g_inet_address_new_from_string(
-      options.host == "localhost" ? "127.0.0.1" : options.host.c_str()));
+  media::GObjectPtr<GInetAddress> address(g_inet_address_new_from_string(ListenAddress(options.host).c_str()));
   if (!address) return Error("--host must be an IP address, not '" + options.host + "'");
   media::GObjectPtr<GSocketAddress> socket_address(g_inet_socket_address_new(address.get(), static_cast<guint16>(options.port)));
 

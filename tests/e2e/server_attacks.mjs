@@ -136,7 +136,7 @@ async function startLimited(args, nofile) {
     throw new Error(`the server did not start (${JSON.stringify(exit)}): ${output}`);
   }
   const port = Number(listening());
-  const server = { process: child, pid: child.pid, port, url: `http://127.0.0.1:${port}/`, exited, output: () => output,
+  const server = { process: child, pid: child.pid, host: '127.0.0.1', port, url: `http://127.0.0.1:${port}/`, exited, output: () => output,
     exit: () => exit };
   await waitFor(async () => exit || (await health(server, 1000)) !== null, 5000);
   return server;
@@ -333,8 +333,8 @@ class WsClient extends Watched {
   // Opens /ws with the given headers; resolves with { status, headers, ws } (ws only on a 101).
   static open(server, { path = '/ws', headers = {}, ms = 5000, hostile = false } = {}) {
     return new Promise((resolve) => {
-      const socket = net.connect(server.port, '127.0.0.1');
-      const lines = [`GET ${path} HTTP/1.1`, `Host: 127.0.0.1:${server.port}`, 'Connection: Upgrade', 'Upgrade: websocket',
+      const socket = net.connect(server.port, server.host);
+      const lines = [`GET ${path} HTTP/1.1`, `Host: ${new URL(server.url).host}`, 'Connection: Upgrade', 'Upgrade: websocket',
         'Sec-WebSocket-Version: 13', `Sec-WebSocket-Key: ${crypto.randomBytes(16).toString('base64')}`,
         ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
       let buffered = Buffer.alloc(0);
@@ -1053,10 +1053,30 @@ try {
     await waitFor(async () => (await sessionCount(server, 2000)) === 0, 5000);
     await stillServes(server, 'headers and candidates');
   });
+
+  // ================= 6. --host ::1: a loopback server exposes no other interface =================
+  await group('ipv6-loopback', async () => {
+    const server = await tryStart('--host ::1', ['--host', '::1']);
+    if (!server) return;
+    check('--host ::1: it listens on ::1 and says so with the address in brackets',
+      server.host === '::1' && /listening on http:\/\/\[::1\]:\d+\//.test(server.output()) &&
+      (await health(server, 3000)) !== null, server.output().slice(0, 300));
+    const { ws, reply, why } = await offer(server, offerSdp());
+    check('--host ::1: an offer is answered', reply?.type === 'answer', why);
+    // Candidates come in the answer and trickled after it; gathering on loopback takes well under 2 s.
+    await sleep(2000);
+    const trickled = ws ? ws.messages.filter((m) => m.type === 'candidate').map((m) => m.candidate) : [];
+    const inAnswer = (reply?.sdp ?? '').split('\r\n').filter((l) => l.startsWith('a=candidate:')).map((l) => l.slice(2));
+    const addresses = [...trickled, ...inAnswer].filter(Boolean).map((c) => c.split(' ')[4]);
+    check('--host ::1: the server gathers ICE candidates on ::1 only, none on the machine\'s interfaces',
+      addresses.length > 0 && addresses.every((a) => a === '::1'), addresses.join(' ') || 'no candidates');
+    ws?.close();
+    await stopServer(server, 5000);
+  });
 } catch (error) {
   check('the test ran to its end', false, error.stack);
 } finally {
-  // ================= 6. the logs =================
+  // ================= 7. the logs =================
   const exits = [];
   for (const server of servers) {
     const running = !server.exit();

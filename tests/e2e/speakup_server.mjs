@@ -6,7 +6,7 @@ import fs from 'node:fs';
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-// Starts `speakup serve --port 0 ...args` and waits until /healthz answers on 127.0.0.1 (throws,
+// Starts `speakup serve --port 0 ...args` and waits until /healthz answers on its address (throws,
 // with what it printed, if it does not start or exits first). The result's output() is everything
 // the server printed; exited is a promise of {code, signal}, exit() that or null while it runs.
 // echo: also copy the server's stderr to this process's stderr as it comes.
@@ -33,7 +33,10 @@ export async function startServer(bin, args = [], { echo = false } = {}) {
     child.kill('SIGKILL');
     throw new Error(`the server did not start (${JSON.stringify(exit)}): ${output}`);
   }
-  const url = `http://127.0.0.1:${port}/`;
+  // The address it listens on: as printed (an IPv6 one in brackets), localhost being 127.0.0.1.
+  const printed = /listening on \w+:\/\/(\S+):\d+\//.exec(output)?.[1];
+  const host = !printed || printed === 'localhost' ? '127.0.0.1' : printed.replace(/^\[(.*)\]$/, '$1');
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/`;
   for (let i = 0; i < 50; i++) {
     if (exit) throw new Error(`the server exited (${JSON.stringify(exit)}): ${output}`);
     try {
@@ -41,7 +44,7 @@ export async function startServer(bin, args = [], { echo = false } = {}) {
     } catch { /* not listening yet */ }
     await sleep(100);
   }
-  return { process: child, pid: child.pid, port: Number(port), url, exited, output: () => output, exit: () => exit };
+  return { process: child, pid: child.pid, host, port: Number(port), url, exited, output: () => output, exit: () => exit };
 }
 
 // SIGTERM, then SIGKILL if it has not stopped within `ms`; resolves with {code, signal}.
