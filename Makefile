@@ -35,7 +35,8 @@ FUZZ_CORPUS := $(FUZZ_DIR)/corpus
 FUZZ_SEEDS := $(FUZZ_DIR)/seeds
 FUZZ_ARTIFACTS := $(FUZZ_DIR)/artifacts
 
-# Sanitizer reports should say where. (UBSan already stops at the first error: the build uses
+# Sanitizer reports should say where (the same environment as CMakePresets.json's asan test preset).
+# (UBSan already stops at the first error: the build uses
 # -fno-sanitize-recover=undefined.)
 # GLib keeps one start-up allocation for the life of the process: tests/lsan.supp names it (LSan
 # needs slow unwinding to see through GLib, which has no frame pointers).
