@@ -31,7 +31,8 @@ struct Models {
 };
 
 // The canonical face's mesh from the geometry model: a texture coordinate per mesh landmark
-// (kMeshLandmarks) and the triangles between them, for drawing and exporting meshes.
+// (kMeshLandmarks) and the triangles between them, for drawing and exporting meshes. Views into
+// `models`, valid while it is.
 struct CanonicalMesh {
   const std::vector<std::array<float, 2>>& uvs;
   const std::vector<std::array<int, 3>>& triangles;
