@@ -281,6 +281,7 @@ fetch_landmarker() {
     have=$(actual_sum "$bundle")
     if [ "$have" = "$want" ]; then
       say "  downloaded $LANDMARKER_TASK (sha256 verified)"
+      bundle_origin=$LANDMARKER_URL
       return 0
     fi
     err "downloaded $LANDMARKER_TASK: SHA-256 mismatch: expected $want, actual $have"
@@ -313,6 +314,7 @@ fetch_landmarker() {
       "$mirror_dir/$LANDMARKER_TASK ($mirror_origin) is not the pinned file (sha256 $have); refused"
   fi
   say "  $LANDMARKER_TASK from the mirror: sha256 verified"
+  bundle_origin=$mirror_dir/$LANDMARKER_TASK
 }
 
 # Unpacks the members of face_landmarker.task, checks all four against their pinned sums and puts
@@ -322,6 +324,7 @@ get_landmarker() {
     # Verified above: an altered one stops the script before this.
     say "using the installed $models_dir/$LANDMARKER_TASK"
     bundle=$models_dir/$LANDMARKER_TASK
+    bundle_origin=$bundle
   else
     fetch_landmarker
   fi
@@ -332,7 +335,7 @@ get_landmarker() {
   if ! unzip -qq -o "$bundle" $LANDMARKER_MEMBERS -d "$staging/landmarker" \
        < /dev/null > "$staging/unzip.err" 2>&1; then
     sed 's/^/  unzip: /' "$staging/unzip.err" >&2
-    die "cannot unpack the members of $LANDMARKER_TASK ($bundle); nothing was installed"
+    die "cannot unpack the members of $LANDMARKER_TASK (from $bundle_origin); nothing was installed"
   fi
   bad=
   for member in $LANDMARKER_MEMBERS; do
@@ -349,7 +352,7 @@ get_landmarker() {
     fi
   done
   if [ -n "$bad" ]; then
-    err "the members of $bundle do not match the pinned sums in $members_sums_file; nothing was installed"
+    err "the members of $LANDMARKER_TASK (from $bundle_origin) do not match the pinned sums in $members_sums_file; nothing was installed"
     exit 1
   fi
   say "  unpacked $LANDMARKER_TASK: all $(echo "$LANDMARKER_MEMBERS" | wc -w) members verified"
@@ -421,7 +424,7 @@ if [ "$n_ok" -ne "$n_files" ]; then
   [ -z "$altered" ] || report_altered "$staging/out" "downloaded " $altered
   [ -z "$missing" ] || err "not produced:$missing"
   err "the downloaded files do not match the pinned sums in $sums_file; nothing was installed"
-  err "(the packages on the registry differ from the pinned ones, or the download was damaged)"
+  err "(the sources differ from the pinned ones, or a download was damaged)"
   exit 1
 fi
 
