@@ -249,7 +249,13 @@ download() {
       --read-timeout=60 --output-document="$2" "$1" 2> "$staging/download.err" && return 0
     wget_status=$?
     # wget --quiet says nothing: its exit status is the reason (4: network failure, 8: HTTP error).
-    [ -s "$staging/download.err" ] || echo "wget failed (exit $wget_status)" > "$staging/download.err"
+    if [ ! -s "$staging/download.err" ]; then
+      case $wget_status in
+        4) echo "wget: network failure (exit 4)" ;;
+        8) echo "wget: the server answered with an error (exit 8)" ;;
+        *) echo "wget failed (exit $wget_status)" ;;
+      esac > "$staging/download.err"
+    fi
     return 1
   else
     echo "neither curl nor wget is installed" > "$staging/download.err"
