@@ -54,6 +54,8 @@ python3
 ca-certificates
 curl
 openssl
+unzip
+zip
 '
 # build-essential cmake pkg-config: the build. clang libclang-rt-14-dev: libFuzzer, sanitizers.
 # libxnnpack-dev libflatbuffers-dev flatbuffers-compiler libfp16-dev libpthreadpool-dev
@@ -64,6 +66,8 @@ openssl
 # files and cameras, encoding (x264enc is in -ugly), WebRTC (-bad, -nice). nodejs npm: model fetching (npm pack)
 # and browser tests. chromium, firefox-esr: the browsers of the end-to-end tests (driven by npm
 # playwright-core and puppeteer-core; never a downloaded browser). libsoup-3.0-dev: HTTP and WebSocket signaling. python3: tools. ca-certificates: TLS to the package registries.
+# curl: (also) fetches face_landmarker.task from its official address. unzip: unpacks its members.
+# zip: tests/scripts/fetch_models_test.sh builds damaged bundles.
 # ---------------------------------------------------------------------------------------------
 
 dry_run=0
