@@ -367,7 +367,8 @@ class Checker {
     std::vector<int32_t> out;
     for (int32_t p : perm) {
       if (p < 0 || static_cast<size_t>(p) >= in.size() || seen[static_cast<size_t>(p)]) {
-        return Fail("perm " + ShapeString(perm) + " is not a permutation of " + std::to_string(in.size()) + " dimensions");
+        return Fail("perm " + ShapeString(perm) + " is not a permutation of " + std::to_string(in.size()) +
+                    " dimensions");
       }
       seen[static_cast<size_t>(p)] = true;
       out.push_back(in[static_cast<size_t>(p)]);

@@ -207,7 +207,8 @@ struct TinyIntOperandModel {
                           tfl::TensorType_INT32, operand_constant ? 1 : 0, fbb.CreateString("operand")),
     };
     const bool reducer = op == tfl::BuiltinOperator_MEAN || op == tfl::BuiltinOperator_SUM;
-    auto options = reducer ? tfl::CreateReducerOptions(fbb, keep_dims).Union() : tfl::CreateTransposeOptions(fbb).Union();
+    auto options =
+        reducer ? tfl::CreateReducerOptions(fbb, keep_dims).Union() : tfl::CreateTransposeOptions(fbb).Union();
     auto op_offset = tfl::CreateOperator(
         fbb, 0, fbb.CreateVector(std::vector<int32_t>{0, 2}), fbb.CreateVector(std::vector<int32_t>{1}),
         reducer ? tfl::BuiltinOptions_ReducerOptions : tfl::BuiltinOptions_TransposeOptions, options);
