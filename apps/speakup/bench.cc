@@ -20,8 +20,9 @@ namespace {
 
 struct BenchOptions {
   std::string models_dir = SPEAKUP_MODELS_DIR;
-  std::vector<std::string> models = {"face_landmark", "face_landmark_with_attention", "face_detection_short_range",
-                                     "face_detection_full_range"};
+  std::vector<std::string> models = {"face_landmark",           "face_landmark_with_attention",
+                                     "face_detection_short_range", "face_detection_full_range",
+                                     "face_landmarks_detector", "face_blendshapes"};
   std::vector<size_t> threads = {1, 2};
   int warmup = 20;
   int runs = 200;

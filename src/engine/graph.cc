@@ -20,6 +20,16 @@ const char* OpTypeName(OpType type) {
     case OpType::kConcatenation: return "CONCATENATION";
     case OpType::kResizeBilinear: return "RESIZE_BILINEAR";
     case OpType::kStridedSlice: return "STRIDED_SLICE";
+    case OpType::kSub: return "SUB";
+    case OpType::kDiv: return "DIV";
+    case OpType::kSquaredDifference: return "SQUARED_DIFFERENCE";
+    case OpType::kLogistic: return "LOGISTIC";
+    case OpType::kNeg: return "NEG";
+    case OpType::kSqrt: return "SQRT";
+    case OpType::kRsqrt: return "RSQRT";
+    case OpType::kMean: return "MEAN";
+    case OpType::kSum: return "SUM";
+    case OpType::kTranspose: return "TRANSPOSE";
     case OpType::kLandmarks2TransformMatrix: return "Landmarks2TransformMatrix";
     case OpType::kTransformTensorBilinear: return "TransformTensorBilinear";
     case OpType::kTransformLandmarks: return "TransformLandmarks";

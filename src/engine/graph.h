@@ -27,6 +27,17 @@ enum class OpType {
   kConcatenation,
   kResizeBilinear,
   kStridedSlice,
+  // Added for Face Mesh V2 and the blendshape MLP-Mixer.
+  kSub,
+  kDiv,
+  kSquaredDifference,
+  kLogistic,
+  kNeg,
+  kSqrt,
+  kRsqrt,
+  kMean,
+  kSum,
+  kTranspose,
   // MediaPipe custom operators of face_landmark_with_attention.tflite, run on the host.
   kLandmarks2TransformMatrix,
   kTransformTensorBilinear,
@@ -44,7 +55,9 @@ float ActivationMax(Activation activation);
 
 struct NoOptions {};
 
-struct ElementwiseOptions {  // ADD, MUL (numpy-style broadcasting)
+// ADD, MUL, SUB, DIV, SQUARED_DIFFERENCE (numpy-style broadcasting). SQUARED_DIFFERENCE has no fused
+// activation in TFLite: always kNone there.
+struct ElementwiseOptions {
   Activation activation = Activation::kNone;
 };
 
@@ -84,6 +97,18 @@ struct StridedSliceOptions {  // begin/end/strides already resolved per dimensio
   int32_t shrink_axis_mask = 0;
 };
 
+// MEAN, SUM: the reduced axes (from the constant axes tensor), normalised to [0, rank), sorted and
+// without repeats. Without keep_dims the reduced dimensions disappear from the output shape.
+struct ReduceOptions {
+  std::vector<int32_t> axes;
+  bool keep_dims = false;
+};
+
+// TRANSPOSE: output dimension i is input dimension perm[i] (from the constant perm tensor).
+struct TransposeOptions {
+  std::vector<int32_t> perm;
+};
+
 // Custom options of MediaPipe's Landmarks2TransformMatrix v2 (read from the flexbuffer map; see
 // host_ops.h for what they mean).
 struct Landmarks2TransformMatrixOptions {
@@ -107,8 +132,8 @@ struct TransformTensorBilinearOptions {
 
 using OpOptions =
     std::variant<NoOptions, ElementwiseOptions, ConvOptions, PoolOptions, PadOptions,
-                 ConcatenationOptions, ResizeBilinearOptions, StridedSliceOptions,
-                 Landmarks2TransformMatrixOptions, TransformTensorBilinearOptions>;
+                 ConcatenationOptions, ResizeBilinearOptions, StridedSliceOptions, ReduceOptions,
+                 TransposeOptions, Landmarks2TransformMatrixOptions, TransformTensorBilinearOptions>;
 
 struct Tensor {
   std::string name;

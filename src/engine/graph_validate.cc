@@ -135,13 +135,21 @@ class Checker {
   Status CheckOp(const Op& op) {
     switch (op.type) {
       case OpType::kAdd:
-      case OpType::kMul: return CheckBinary(op);
+      case OpType::kMul:
+      case OpType::kSub:
+      case OpType::kDiv:
+      case OpType::kSquaredDifference: return CheckBinary(op);
       case OpType::kConv2D:
       case OpType::kDepthwiseConv2D: return CheckConv(op);
       case OpType::kMaxPool2D: return CheckPool(op);
       case OpType::kPrelu: return CheckPrelu(op);
       case OpType::kRelu:
+      case OpType::kLogistic:
+      case OpType::kNeg:
+      case OpType::kSqrt:
+      case OpType::kRsqrt:
         SPEAKUP_RETURN_IF_ERROR(Arity(op, 1, 1));
+        if (!std::holds_alternative<NoOptions>(op.options)) return Fail("has the wrong kind of options");
         return ExpectShape(op.outputs[0], S(op.inputs[0]));
       case OpType::kPad: return CheckPad(op);
       case OpType::kReshape:
@@ -153,6 +161,9 @@ class Checker {
       case OpType::kConcatenation: return CheckConcat(op);
       case OpType::kResizeBilinear: return CheckResize(op);
       case OpType::kStridedSlice: return CheckStridedSlice(op);
+      case OpType::kMean:
+      case OpType::kSum: return CheckReduce(op);
+      case OpType::kTranspose: return CheckTranspose(op);
       case OpType::kLandmarks2TransformMatrix: return CheckLandmarksToMatrix(op);
       case OpType::kTransformTensorBilinear: return CheckTransformTensor(op);
       case OpType::kTransformLandmarks: return CheckTransformLandmarks(op);
@@ -165,6 +176,10 @@ class Checker {
     auto options = Get<ElementwiseOptions>(op);
     if (!options) return options.status();
     if (!ValidActivation((*options)->activation)) return Fail("has an unknown fused activation");
+    // XNNPACK's squared difference takes no output clamp (and TFLite's has no fused activation).
+    if (op.type == OpType::kSquaredDifference && (*options)->activation != Activation::kNone) {
+      return Fail("cannot have a fused activation");
+    }
     const auto& a = S(op.inputs[0]);
     const auto& b = S(op.inputs[1]);
     const size_t rank = std::max(a.size(), b.size());
@@ -312,6 +327,51 @@ class Checker {
       }
       if (size < 1) return Fail("produces an empty slice");
       out.push_back(size);
+    }
+    return ExpectShape(op.outputs[0], out);
+  }
+
+  Status CheckReduce(const Op& op) {
+    SPEAKUP_RETURN_IF_ERROR(Arity(op, 1, 1));
+    auto options_or = Get<ReduceOptions>(op);
+    if (!options_or) return options_or.status();
+    const ReduceOptions& o = **options_or;
+    const auto& in = S(op.inputs[0]);
+    std::vector<bool> reduced(in.size(), false);
+    for (size_t i = 0; i < o.axes.size(); ++i) {
+      const int32_t axis = o.axes[i];
+      if (axis < 0 || static_cast<size_t>(axis) >= in.size()) {
+        return Fail("axis " + std::to_string(axis) + " is out of range for input " + ShapeString(in));
+      }
+      if (i > 0 && axis <= o.axes[i - 1]) return Fail("axes must be sorted and distinct");
+      reduced[static_cast<size_t>(axis)] = true;
+    }
+    std::vector<int32_t> out;
+    for (size_t d = 0; d < in.size(); ++d) {
+      if (!reduced[d]) out.push_back(in[d]);
+      else if (o.keep_dims) out.push_back(1);
+    }
+    return ExpectShape(op.outputs[0], out);
+  }
+
+  Status CheckTranspose(const Op& op) {
+    SPEAKUP_RETURN_IF_ERROR(Arity(op, 1, 1));
+    auto options_or = Get<TransposeOptions>(op);
+    if (!options_or) return options_or.status();
+    const auto& perm = (*options_or)->perm;
+    const auto& in = S(op.inputs[0]);
+    if (perm.size() != in.size()) {
+      return Fail("perm has " + std::to_string(perm.size()) + " entries for input " + ShapeString(in));
+    }
+    std::vector<bool> seen(in.size(), false);
+    std::vector<int32_t> out;
+    for (int32_t p : perm) {
+      if (p < 0 || static_cast<size_t>(p) >= in.size() || seen[static_cast<size_t>(p)]) {
+        return Fail("perm " + ShapeString(perm) + " is not a permutation of " + std::to_string(in.size()) +
+                    " dimensions");
+      }
+      seen[static_cast<size_t>(p)] = true;
+      out.push_back(in[static_cast<size_t>(p)]);
     }
     return ExpectShape(op.outputs[0], out);
   }

@@ -1,6 +1,7 @@
 #include "host_builtin_ops.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 namespace speakup::engine {
@@ -49,6 +50,80 @@ void StridedSlice(const float* input, const std::vector<int32_t>& input_shape, c
       if (d == 0) return;
     }
   }
+}
+
+namespace {
+
+std::vector<size_t> RowMajorStrides(const std::vector<int32_t>& shape) {
+  std::vector<size_t> strides(shape.size(), 1);
+  for (size_t d = shape.size(); d-- > 1;) strides[d - 1] = strides[d] * static_cast<size_t>(shape[d]);
+  return strides;
+}
+
+}  // namespace
+
+void Transpose(const float* input, const std::vector<int32_t>& input_shape, const TransposeOptions& options,
+               float* output) {
+  const size_t rank = input_shape.size();
+  const std::vector<size_t> input_strides = RowMajorStrides(input_shape);
+  // Walks the output in order; source_stride[i] is how far the input moves per step of output dim i.
+  std::vector<int32_t> output_shape(rank);
+  std::vector<size_t> source_stride(rank);
+  size_t count = 1;
+  for (size_t i = 0; i < rank; ++i) {
+    output_shape[i] = input_shape[static_cast<size_t>(options.perm[i])];
+    source_stride[i] = input_strides[static_cast<size_t>(options.perm[i])];
+    count *= static_cast<size_t>(output_shape[i]);
+  }
+  std::vector<int32_t> index(rank, 0);
+  size_t offset = 0;
+  for (size_t flat = 0; flat < count; ++flat) {
+    output[flat] = input[offset];
+    for (size_t d = rank; d-- > 0;) {
+      offset += source_stride[d];
+      if (++index[d] < output_shape[d]) break;
+      offset -= source_stride[d] * static_cast<size_t>(output_shape[d]);
+      index[d] = 0;
+    }
+  }
+}
+
+void Reduce(const float* input, const std::vector<int32_t>& input_shape, const ReduceOptions& options, bool mean,
+            float* output) {
+  const size_t rank = input_shape.size();
+  std::vector<bool> reduced(rank, false);
+  for (int32_t axis : options.axes) reduced[static_cast<size_t>(axis)] = true;
+  // Output strides with the reduced dimensions as size 1, so they contribute nothing to the offset.
+  std::vector<int32_t> kept_shape(input_shape);
+  size_t input_count = 1, output_count = 1;
+  for (size_t d = 0; d < rank; ++d) {
+    input_count *= static_cast<size_t>(input_shape[d]);
+    if (reduced[d]) kept_shape[d] = 1;
+    output_count *= static_cast<size_t>(kept_shape[d]);
+  }
+  std::vector<size_t> output_strides = RowMajorStrides(kept_shape);
+  for (size_t d = 0; d < rank; ++d) {
+    if (reduced[d]) output_strides[d] = 0;
+  }
+  // Double accumulators: a long float sum drifts, and these tensors are small.
+  std::vector<double> sums(output_count, 0.0);
+  std::vector<int32_t> index(rank, 0);
+  size_t offset = 0;
+  for (size_t flat = 0; flat < input_count; ++flat) {
+    sums[offset] += input[flat];
+    for (size_t d = rank; d-- > 0;) {
+      offset += output_strides[d];
+      if (++index[d] < input_shape[d]) break;
+      offset -= output_strides[d] * static_cast<size_t>(input_shape[d]);
+      index[d] = 0;
+    }
+  }
+  const double divisor = mean ? static_cast<double>(input_count / output_count) : 1.0;
+  for (size_t i = 0; i < output_count; ++i) output[i] = static_cast<float>(sums[i] / divisor);
+}
+
+void Rsqrt(const float* input, size_t count, float* output) {
+  for (size_t i = 0; i < count; ++i) output[i] = 1.0f / std::sqrt(input[i]);
 }
 
 }  // namespace speakup::engine

@@ -17,10 +17,21 @@ bool RunsOnXnnpack(OpType type) {
     case OpType::kPad:
     case OpType::kReshape:
     case OpType::kResizeBilinear:
+    case OpType::kSub:
+    case OpType::kDiv:
+    case OpType::kSquaredDifference:
+    case OpType::kLogistic:
+    case OpType::kNeg:
+    case OpType::kSqrt:
       return true;
-    // This XNNPACK (2022-02) has no concatenate or slice; the MediaPipe operators are not XNNPACK's.
+    // This XNNPACK (2022-02) has no concatenate, slice, transpose, reduction or reciprocal square
+    // root; the MediaPipe operators are not XNNPACK's.
     case OpType::kConcatenation:
     case OpType::kStridedSlice:
+    case OpType::kRsqrt:
+    case OpType::kMean:
+    case OpType::kSum:
+    case OpType::kTranspose:
     case OpType::kLandmarks2TransformMatrix:
     case OpType::kTransformTensorBilinear:
     case OpType::kTransformLandmarks:

@@ -165,6 +165,28 @@ Status Mul(const Io& io, const ElementwiseOptions& o) {
   return Broadcast2(io, [&](double x, double y) { return Activate(x * y, o.activation); });
 }
 
+Status Sub(const Io& io, const ElementwiseOptions& o) {
+  return Broadcast2(io, [&](double x, double y) { return Activate(x - y, o.activation); });
+}
+
+Status Div(const Io& io, const ElementwiseOptions& o) {
+  return Broadcast2(io, [&](double x, double y) { return Activate(x / y, o.activation); });
+}
+
+Status SquaredDifference(const Io& io) {
+  return Broadcast2(io, [](double x, double y) { return (x - y) * (x - y); });
+}
+
+template <typename F>
+Status Unary(const Io& io, F f) {
+  SPEAKUP_RETURN_IF_ERROR(ExpectCounts(io, 1, 1, 1));
+  SPEAKUP_RETURN_IF_ERROR(ExpectOutputShape(*io.out_shape[0], *io.in_shape[0]));
+  const Values& in = *io.in[0];
+  Values& out = *io.out[0];
+  for (size_t i = 0; i < in.size(); ++i) out[i] = f(in[i]);
+  return Status::Ok();
+}
+
 Status Prelu(const Io& io) {
   return Broadcast2(io, [](double x, double alpha) { return x >= 0.0 ? x : x * alpha; });
 }
@@ -550,6 +572,81 @@ Status StridedSlice(const Io& io, const StridedSliceOptions& o) {
   return Status::Ok();
 }
 
+// MEAN / SUM: for each output element, loops over the sub-space of the reduced axes.
+Status Reduce(const Io& io, const ReduceOptions& o, bool mean) {
+  // The .tflite op's axes tensor may still be an input; the options are resolved.
+  SPEAKUP_RETURN_IF_ERROR(ExpectCounts(io, 1, 2, 1));
+  const Shape& is = *io.in_shape[0];
+  const size_t rank = is.size();
+  std::vector<bool> reduced(rank, false);
+  for (int32_t axis : o.axes) {
+    if (axis < 0 || static_cast<size_t>(axis) >= rank) {
+      return Status::Error("axis " + std::to_string(axis) + " is outside " + ShapeString(is));
+    }
+    reduced[static_cast<size_t>(axis)] = true;
+  }
+  Shape kept(rank), inner(rank, 1), declared;
+  for (size_t d = 0; d < rank; ++d) {
+    kept[d] = reduced[d] ? 1 : is[d];
+    inner[d] = reduced[d] ? is[d] : 1;
+    if (!reduced[d] || o.keep_dims) declared.push_back(kept[d]);
+  }
+  SPEAKUP_RETURN_IF_ERROR(ExpectOutputShape(*io.out_shape[0], declared));
+  const std::vector<size_t> in_strides = Strides(is);
+  const size_t inner_count = Count(inner);
+  const Values& in = *io.in[0];
+  Values& out = *io.out[0];
+  std::vector<int32_t> outer_index(rank, 0);
+  size_t flat = 0;
+  do {
+    double sum = 0.0;
+    std::vector<int32_t> inner_index(rank, 0);
+    do {
+      size_t offset = 0;
+      for (size_t d = 0; d < rank; ++d) {
+        offset += static_cast<size_t>(outer_index[d] + inner_index[d]) * in_strides[d];
+      }
+      sum += in[offset];
+    } while (Next(inner_index, inner));
+    out[flat++] = mean ? sum / static_cast<double>(inner_count) : sum;
+  } while (Next(outer_index, kept));
+  return Status::Ok();
+}
+
+// TRANSPOSE: scatters each input element to its permuted place.
+Status Transpose(const Io& io, const TransposeOptions& o) {
+  SPEAKUP_RETURN_IF_ERROR(ExpectCounts(io, 1, 2, 1));
+  const Shape& is = *io.in_shape[0];
+  const size_t rank = is.size();
+  if (o.perm.size() != rank) {
+    return Status::Error("perm has " + std::to_string(o.perm.size()) + " entries for " + ShapeString(is));
+  }
+  Shape shape(rank);
+  std::vector<bool> used(rank, false);
+  for (size_t i = 0; i < rank; ++i) {
+    const int32_t p = o.perm[i];
+    if (p < 0 || static_cast<size_t>(p) >= rank || used[static_cast<size_t>(p)]) {
+      return Status::Error("perm " + ShapeString(o.perm) + " is not a permutation");
+    }
+    used[static_cast<size_t>(p)] = true;
+    shape[i] = is[static_cast<size_t>(p)];
+  }
+  SPEAKUP_RETURN_IF_ERROR(ExpectOutputShape(*io.out_shape[0], shape));
+  const std::vector<size_t> out_strides = Strides(shape);
+  const Values& in = *io.in[0];
+  Values& out = *io.out[0];
+  std::vector<int32_t> index(rank, 0);
+  size_t flat = 0;
+  do {
+    size_t offset = 0;
+    for (size_t i = 0; i < rank; ++i) {
+      offset += static_cast<size_t>(index[static_cast<size_t>(o.perm[i])]) * out_strides[i];
+    }
+    out[offset] = in[flat++];
+  } while (Next(index, is));
+  return Status::Ok();
+}
+
 // ---- MediaPipe custom ops, through host_ops.h with T = double ----
 
 Status Landmarks2TransformMatrixOp(const Io& io, const Landmarks2TransformMatrixOptions& o) {
@@ -659,6 +756,33 @@ Status RunOp(const Op& op, const Io& io) {
       const StridedSliceOptions* o;
       SPEAKUP_RETURN_IF_ERROR(WithOptions(op, "StridedSliceOptions", &o));
       return StridedSlice(io, *o);
+    }
+    case OpType::kSub:
+    case OpType::kDiv: {
+      const ElementwiseOptions* o;
+      SPEAKUP_RETURN_IF_ERROR(WithOptions(op, "ElementwiseOptions", &o));
+      return op.type == OpType::kSub ? Sub(io, *o) : Div(io, *o);
+    }
+    case OpType::kSquaredDifference:
+      return SquaredDifference(io);
+    case OpType::kLogistic:
+      return Unary(io, [](double x) { return 1.0 / (1.0 + std::exp(-x)); });
+    case OpType::kNeg:
+      return Unary(io, [](double x) { return -x; });
+    case OpType::kSqrt:
+      return Unary(io, [](double x) { return std::sqrt(x); });
+    case OpType::kRsqrt:
+      return Unary(io, [](double x) { return 1.0 / std::sqrt(x); });
+    case OpType::kMean:
+    case OpType::kSum: {
+      const ReduceOptions* o;
+      SPEAKUP_RETURN_IF_ERROR(WithOptions(op, "ReduceOptions", &o));
+      return Reduce(io, *o, op.type == OpType::kMean);
+    }
+    case OpType::kTranspose: {
+      const TransposeOptions* o;
+      SPEAKUP_RETURN_IF_ERROR(WithOptions(op, "TransposeOptions", &o));
+      return Transpose(io, *o);
     }
     case OpType::kLandmarks2TransformMatrix: {
       const Landmarks2TransformMatrixOptions* o;

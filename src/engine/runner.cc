@@ -81,6 +81,17 @@ void RunHostOp(const Graph& graph, const Op& op, std::vector<std::vector<float>>
     case OpType::kStridedSlice:
       StridedSlice(data(op.inputs[0]), shape(op.inputs[0]), std::get<StridedSliceOptions>(op.options), out);
       break;
+    case OpType::kTranspose:
+      Transpose(data(op.inputs[0]), shape(op.inputs[0]), std::get<TransposeOptions>(op.options), out);
+      break;
+    case OpType::kMean:
+    case OpType::kSum:
+      Reduce(data(op.inputs[0]), shape(op.inputs[0]), std::get<ReduceOptions>(op.options), op.type == OpType::kMean,
+             out);
+      break;
+    case OpType::kRsqrt:
+      Rsqrt(data(op.inputs[0]), graph.tensors[op.inputs[0]].element_count(), out);
+      break;
     case OpType::kLandmarks2TransformMatrix: {
       const auto& s = shape(op.inputs[0]);
       Landmarks2TransformMatrix<float>(std::get<Landmarks2TransformMatrixOptions>(op.options), data(op.inputs[0]), s[1], s[2], out);

@@ -115,14 +115,24 @@ class Loader {
         {tfl::BuiltinOperator_CONCATENATION, OpType::kConcatenation, &Loader::ParseConcatenation},
         {tfl::BuiltinOperator_CONV_2D, OpType::kConv2D, &Loader::ParseConv2D},
         {tfl::BuiltinOperator_DEPTHWISE_CONV_2D, OpType::kDepthwiseConv2D, &Loader::ParseDepthwiseConv2D},
+        {tfl::BuiltinOperator_LOGISTIC, OpType::kLogistic, &Loader::ParseUnary},
         {tfl::BuiltinOperator_MAX_POOL_2D, OpType::kMaxPool2D, &Loader::ParseMaxPool2D},
         {tfl::BuiltinOperator_MUL, OpType::kMul, &Loader::ParseMul},
         {tfl::BuiltinOperator_RELU, OpType::kRelu, &Loader::ParseRelu},
         {tfl::BuiltinOperator_RESHAPE, OpType::kReshape, &Loader::ParseReshape},
         {tfl::BuiltinOperator_RESIZE_BILINEAR, OpType::kResizeBilinear, &Loader::ParseResizeBilinear},
         {tfl::BuiltinOperator_PAD, OpType::kPad, &Loader::ParsePad},
+        {tfl::BuiltinOperator_TRANSPOSE, OpType::kTranspose, &Loader::ParseTranspose},
+        {tfl::BuiltinOperator_MEAN, OpType::kMean, &Loader::ParseReduce},
+        {tfl::BuiltinOperator_SUB, OpType::kSub, &Loader::ParseSub},
+        {tfl::BuiltinOperator_DIV, OpType::kDiv, &Loader::ParseDiv},
         {tfl::BuiltinOperator_STRIDED_SLICE, OpType::kStridedSlice, &Loader::ParseStridedSlice},
         {tfl::BuiltinOperator_PRELU, OpType::kPrelu, &Loader::ParsePrelu},
+        {tfl::BuiltinOperator_NEG, OpType::kNeg, &Loader::ParseUnary},
+        {tfl::BuiltinOperator_SUM, OpType::kSum, &Loader::ParseReduce},
+        {tfl::BuiltinOperator_SQRT, OpType::kSqrt, &Loader::ParseUnary},
+        {tfl::BuiltinOperator_RSQRT, OpType::kRsqrt, &Loader::ParseUnary},
+        {tfl::BuiltinOperator_SQUARED_DIFFERENCE, OpType::kSquaredDifference, &Loader::ParseSquaredDifference},
     };
     for (const SupportedBuiltin& builtin : kBuiltins) {
       if (builtin.code == code) return &builtin;
@@ -309,6 +319,7 @@ class Loader {
     } else {
       const SupportedBuiltin* supported = FindBuiltin(builtin);
       if (!supported) return Fail("operator " + BuiltinName(builtin) + " is not supported by SpeakUp's engine");
+      op_label_ += " (" + BuiltinName(builtin) + ")";  // every later message names the operator
       result.type = supported->type;
       options = (this->*supported->parse)(op, operands);
     }
@@ -359,6 +370,59 @@ class Loader {
   Expected<OpOptions> ParseMul(const tfl::Operator& op, Operands& operands) {
     const tfl::MulOptions* o = op.builtin_options_as_MulOptions();
     return ParseElementwise(operands, o ? o->fused_activation_function() : tfl::ActivationFunctionType_NONE);
+  }
+
+  Expected<OpOptions> ParseSub(const tfl::Operator& op, Operands& operands) {
+    const tfl::SubOptions* o = op.builtin_options_as_SubOptions();
+    return ParseElementwise(operands, o ? o->fused_activation_function() : tfl::ActivationFunctionType_NONE);
+  }
+
+  Expected<OpOptions> ParseDiv(const tfl::Operator& op, Operands& operands) {
+    const tfl::DivOptions* o = op.builtin_options_as_DivOptions();
+    return ParseElementwise(operands, o ? o->fused_activation_function() : tfl::ActivationFunctionType_NONE);
+  }
+
+  // TFLite's SQUARED_DIFFERENCE has no fused activation.
+  Expected<OpOptions> ParseSquaredDifference(const tfl::Operator&, Operands& operands) {
+    if (operands.in.size() != 2) return Fail("expects two inputs");
+    return ParseElementwise(operands, tfl::ActivationFunctionType_NONE);
+  }
+
+  // LOGISTIC, NEG, SQRT, RSQRT: one input, no options.
+  Expected<OpOptions> ParseUnary(const tfl::Operator&, Operands& operands) {
+    if (operands.in.size() != 1) return Fail("expects one input");
+    SPEAKUP_RETURN_IF_ERROR(FloatInputs(operands, 1));
+    return OpOptions();
+  }
+
+  // MEAN, SUM: the axes must be a constant (the engine's shapes are static); negative axes count from
+  // the end, repeats are allowed as in TFLite. No options means keep_dims = false.
+  Expected<OpOptions> ParseReduce(const tfl::Operator& op, Operands& operands) {
+    if (operands.in.size() != 2) return Fail("expects an input and an axes tensor");
+    SPEAKUP_RETURN_IF_ERROR(FloatInputs(operands, 1));
+    auto axes = IntConstant(operands.in[1], "axes");
+    if (!axes) return axes.status();
+    const int rank = static_cast<int>(graph_.tensors[operands.inputs[0]].shape.size());
+    ReduceOptions options;
+    for (int32_t axis : *axes) {
+      if (axis < -rank || axis >= rank) {
+        return Fail("axis " + std::to_string(axis) + " is out of range for a rank " + std::to_string(rank) + " input");
+      }
+      options.axes.push_back(axis < 0 ? axis + rank : axis);
+    }
+    std::sort(options.axes.begin(), options.axes.end());
+    options.axes.erase(std::unique(options.axes.begin(), options.axes.end()), options.axes.end());
+    if (const tfl::ReducerOptions* o = op.builtin_options_as_ReducerOptions()) options.keep_dims = o->keep_dims();
+    return OpOptions(std::move(options));
+  }
+
+  // The permutation must be a constant: output dimension i is input dimension perm[i].
+  Expected<OpOptions> ParseTranspose(const tfl::Operator&, Operands& operands) {
+    if (operands.in.size() != 2) return Fail("expects an input and a perm tensor");
+    SPEAKUP_RETURN_IF_ERROR(FloatInputs(operands, 1));
+    auto perm = IntConstant(operands.in[1], "perm");
+    if (!perm) return perm.status();
+    return OpOptions(TransposeOptions{std::move(*perm)});
   }
 
   // Input and filter of either convolution (the bias comes last, in FinishConv).

@@ -133,12 +133,26 @@ class SegmentBuilder {
 
     switch (op.type) {
       case OpType::kAdd:
-      case OpType::kMul: {
+      case OpType::kMul:
+      case OpType::kSub:
+      case OpType::kDiv: {
         const auto& o = std::get<ElementwiseOptions>(op.options);
         const float lo = ActivationMin(o.activation), hi = ActivationMax(o.activation);
-        return Check(op.type == OpType::kAdd ? xnn_define_add2(sg, lo, hi, in[0], in[1], out, 0)
-                                             : xnn_define_multiply2(sg, lo, hi, in[0], in[1], out, 0));
+        switch (op.type) {
+          case OpType::kAdd: return Check(xnn_define_add2(sg, lo, hi, in[0], in[1], out, 0));
+          case OpType::kMul: return Check(xnn_define_multiply2(sg, lo, hi, in[0], in[1], out, 0));
+          case OpType::kSub: return Check(xnn_define_subtract(sg, lo, hi, in[0], in[1], out, 0));
+          default: return Check(xnn_define_divide(sg, lo, hi, in[0], in[1], out, 0));
+        }
       }
+      case OpType::kSquaredDifference:  // validation refuses a fused activation here
+        return Check(xnn_define_squared_difference(sg, in[0], in[1], out, 0));
+      case OpType::kLogistic:
+        return Check(xnn_define_sigmoid(sg, in[0], out, 0));
+      case OpType::kNeg:
+        return Check(xnn_define_negate(sg, in[0], out, 0));
+      case OpType::kSqrt:
+        return Check(xnn_define_square_root(sg, in[0], out, 0));
       case OpType::kConv2D:
       case OpType::kDepthwiseConv2D: {
         const auto& o = std::get<ConvOptions>(op.options);

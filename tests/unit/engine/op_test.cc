@@ -432,6 +432,71 @@ TEST(ReferenceTest, PadAndBroadcastHandComputed) {
   }
 }
 
+// MEAN/SUM over axes with and without keep_dims, TRANSPOSE, and the new elementwise operators on
+// numbers small enough to check by eye.
+TEST(ReferenceTest, ReductionsTransposeAndNewElementwiseHandComputed) {
+  std::mt19937 rng(0);
+  const std::vector<double> x = {1, 2, 3, 4, 5, 6};  // [2,3]: {{1,2,3},{4,5,6}}
+  {
+    Builder b(rng);
+    const int in = b.Input({2, 3});
+    b.Output(b.Add(OpType::kMean, {in}, {2, 1}, ReduceOptions{{1}, true}));
+    EXPECT_TRUE(Exactly(RunSingle(b.graph(), x), {2, 5}));
+  }
+  {
+    Builder b(rng);
+    const int in = b.Input({2, 3});
+    b.Output(b.Add(OpType::kSum, {in}, {3}, ReduceOptions{{0}, false}));
+    EXPECT_TRUE(Exactly(RunSingle(b.graph(), x), {5, 7, 9}));
+  }
+  {
+    Builder b(rng);
+    const int in = b.Input({2, 3});
+    b.Output(b.Add(OpType::kMean, {in}, {}, ReduceOptions{{0, 1}, false}));
+    EXPECT_TRUE(Exactly(RunSingle(b.graph(), x), {3.5}));
+  }
+  {
+    Builder b(rng);
+    const int in = b.Input({2, 3});
+    b.Output(b.Add(OpType::kTranspose, {in}, {3, 2}, TransposeOptions{{1, 0}}));
+    EXPECT_TRUE(Exactly(RunSingle(b.graph(), x), {1, 4, 2, 5, 3, 6}));
+  }
+  {
+    Builder b(rng);
+    const int in = b.Input({1, 2, 3});  // perm {2,0,1}: out[c][0][h] = in[0][h][c]
+    b.Output(b.Add(OpType::kTranspose, {in}, {3, 1, 2}, TransposeOptions{{2, 0, 1}}));
+    EXPECT_TRUE(Exactly(RunSingle(b.graph(), x), {1, 4, 2, 5, 3, 6}));
+  }
+  {
+    Builder b(rng);
+    const int in = b.Input({2, 3});
+    const int y = b.Constant({3}, {1, 4, 2});
+    b.Output(b.Add(OpType::kSub, {in, y}, {2, 3}, ElementwiseOptions{Activation::kRelu}));
+    b.Output(b.Add(OpType::kDiv, {in, y}, {2, 3}, ElementwiseOptions{Activation::kNone}));
+    b.Output(b.Add(OpType::kSquaredDifference, {in, y}, {2, 3}, ElementwiseOptions{Activation::kNone}));
+    auto out = RunReference(b.graph(), {x});
+    ASSERT_TRUE(out.ok()) << out.error();
+    EXPECT_TRUE(Exactly((*out)[0], {0, 0, 1, 3, 1, 4}));
+    EXPECT_TRUE(Exactly((*out)[1], {1, 0.5, 1.5, 4, 1.25, 3}));
+    EXPECT_TRUE(Exactly((*out)[2], {0, 4, 1, 9, 1, 16}));
+  }
+  {
+    Builder b(rng);
+    const int in = b.Input({4});
+    b.Output(b.Add(OpType::kLogistic, {in}, {4}));
+    b.Output(b.Add(OpType::kNeg, {in}, {4}));
+    b.Output(b.Add(OpType::kSqrt, {in}, {4}));
+    b.Output(b.Add(OpType::kRsqrt, {in}, {4}));
+    auto out = RunReference(b.graph(), {{0, 1, 4, 16}});
+    ASSERT_TRUE(out.ok()) << out.error();
+    auto sigmoid = [](double v) { return 1 / (1 + std::exp(-v)); };
+    EXPECT_TRUE(Exactly((*out)[0], {0.5, sigmoid(1), sigmoid(4), sigmoid(16)}));
+    EXPECT_TRUE(Exactly((*out)[1], {0, -1, -4, -16}));
+    EXPECT_TRUE(Exactly((*out)[2], {0, 1, 2, 4}));
+    EXPECT_TRUE(Exactly((*out)[3], {INFINITY, 1, 0.5, 0.25}));
+  }
+}
+
 TEST(ReferenceTest, ReportsBadInputsAsErrors) {
   std::mt19937 rng(0);
   Builder b(rng);
@@ -469,9 +534,14 @@ struct BinaryCase {
   bool b_constant = false;
 };
 
-void CheckBinaryOp(OpType type, const char* name) {
-  std::mt19937 rng(type == OpType::kAdd ? 101 : 102);
+// Operands of DIV's denominator stay in [0.5, 2.5] in magnitude, away from 0.
+bool IsDivision(OpType type) { return type == OpType::kDiv; }
+
+void CheckBinaryOp(OpType type, const char* name, uint32_t seed) {
+  std::mt19937 rng(seed);
   int counter = 0;
+  // SQUARED_DIFFERENCE has no fused activation in TFLite.
+  const bool fused = type != OpType::kSquaredDifference;
   for (int rep = 0; rep < kShapesPerCase; ++rep) {
     const int h = RandInt(rng, 5, 23), w = RandInt(rng, 5, 23);
     const int c = Pick(rng, {1, 3, 7, 13, 16});
@@ -488,12 +558,26 @@ void CheckBinaryOp(OpType type, const char* name) {
         {{1}, {1, h, w, c}, false},           // the first operand broadcasts
         {{1, h, 1, c}, {1, 1, w, c}, false},  // both broadcast
         {{1, h, w, 1}, {1, h, w, c}, false},  // channel broadcast
+        // The blendshape model's: a rank-0 constant, [1,1,N,1] x [C] (both stretch, ranks differ),
+        // a per-row statistic [1,1,N,1] against [1,1,N,C], a mean [1,1,2] against [1,N,2].
+        {{1, h, w, c}, {}, true},
+        {{1, 1, n, 1}, {c}, true},
+        {{1, 1, n, 1}, {1, 1, n, c}, false},
+        {{1, 1, n, c}, {1, 1, n, 1}, false},
+        {{1, n, 2}, {1, 1, 2}, false},
     };
     for (const BinaryCase& bc : cases) {
-      const Activation act = kActivations[counter++ % 4];
+      const Activation act = fused ? kActivations[counter++ % 4] : Activation::kNone;
       Builder b(rng);
       const int x = b.Input(bc.a);
-      const int y = bc.b_constant ? b.Weights(bc.b) : b.Input(bc.b);
+      int y;
+      if (bc.b_constant && IsDivision(type)) {
+        std::vector<float> denominators = RandomFloats(rng, Count(bc.b), 0.5f, 2.5f);
+        for (float& d : denominators) d = RandInt(rng, 0, 1) ? d : -d;
+        y = b.Constant(bc.b, std::move(denominators));
+      } else {
+        y = bc.b_constant ? b.Weights(bc.b) : b.Input(bc.b);
+      }
       // numpy broadcasting: align on the right, 1 stretches.
       Shape out(std::max(bc.a.size(), bc.b.size()), 1);
       for (size_t i = 0; i < out.size(); ++i) {
@@ -503,18 +587,167 @@ void CheckBinaryOp(OpType type, const char* name) {
         out[i] = std::max(da, db);
       }
       b.Output(b.Add(type, {x, y}, out, Elementwise(act)));
-      CheckAgainstReference(b.graph(), rng,
-                            std::string(name) + " " + ShapeLabel(bc.a) +
-                                (bc.b_constant ? " const " : " ") + ShapeLabel(bc.b) + " act " +
-                                ActivationLabel(act),
-                            -2.5f, 2.5f);
+      const std::string label = std::string(name) + " " + ShapeLabel(bc.a) + (bc.b_constant ? " const " : " ") +
+                                ShapeLabel(bc.b) + " act " + ActivationLabel(act);
+      // Every input of a division shares one range: positive, so no denominator comes near 0.
+      if (IsDivision(type)) {
+        CheckAgainstReference(b.graph(), rng, label, 0.5f, 2.5f);
+      } else {
+        CheckAgainstReference(b.graph(), rng, label, -2.5f, 2.5f);
+      }
       if (::testing::Test::HasFatalFailure()) return;
     }
   }
 }
 
-TEST(OpTest, Add) { CheckBinaryOp(OpType::kAdd, "ADD"); }
-TEST(OpTest, Mul) { CheckBinaryOp(OpType::kMul, "MUL"); }
+TEST(OpTest, Add) { CheckBinaryOp(OpType::kAdd, "ADD", 101); }
+TEST(OpTest, Mul) { CheckBinaryOp(OpType::kMul, "MUL", 102); }
+TEST(OpTest, Sub) { CheckBinaryOp(OpType::kSub, "SUB", 103); }
+TEST(OpTest, Div) { CheckBinaryOp(OpType::kDiv, "DIV", 104); }
+TEST(OpTest, SquaredDifference) { CheckBinaryOp(OpType::kSquaredDifference, "SQUARED_DIFFERENCE", 105); }
+
+// LOGISTIC, NEG, SQRT, RSQRT on their valid domains (roots of positive numbers only).
+void CheckUnaryOp(OpType type, const char* name, uint32_t seed, float lo, float hi) {
+  std::mt19937 rng(seed);
+  for (int rep = 0; rep < kShapesPerCase; ++rep) {
+    const int h = RandInt(rng, 5, 23), w = RandInt(rng, 5, 23);
+    const int c = Pick(rng, {1, 3, 7, 13, 16});
+    const int n = RandInt(rng, 3, 101);
+    for (const Shape& shape : {Shape{1, h, w, c}, Shape{1, n, c}, Shape{n}, Shape{1, 1, n, 1}, Shape{}}) {
+      Builder b(rng);
+      const int x = b.Input(shape);
+      b.Output(b.Add(type, {x}, shape));
+      CheckAgainstReference(b.graph(), rng, std::string(name) + " " + ShapeLabel(shape), lo, hi);
+      if (::testing::Test::HasFatalFailure()) return;
+    }
+  }
+}
+
+TEST(OpTest, Logistic) { CheckUnaryOp(OpType::kLogistic, "LOGISTIC", 111, -9.0f, 9.0f); }
+TEST(OpTest, Neg) { CheckUnaryOp(OpType::kNeg, "NEG", 112, -2.5f, 2.5f); }
+TEST(OpTest, Sqrt) { CheckUnaryOp(OpType::kSqrt, "SQRT", 113, 0.0f, 9.0f); }
+TEST(OpTest, Rsqrt) { CheckUnaryOp(OpType::kRsqrt, "RSQRT", 114, 0.01f, 9.0f); }
+
+// Every subset of axes of random odd shapes of rank 1 to 4, with and without keep_dims.
+void CheckReduceOp(OpType type, const char* name, uint32_t seed) {
+  std::mt19937 rng(seed);
+  for (int rep = 0; rep < kShapesPerCase; ++rep) {
+    for (size_t rank = 1; rank <= 4; ++rank) {
+      Shape in(rank);
+      for (int32_t& d : in) d = Pick(rng, {1, 3, 5, 7, 9, 13, 17});
+      if (rank == 4) in[0] = 1;
+      for (uint32_t mask = 0; mask < (1u << rank); ++mask) {
+        for (bool keep_dims : {false, true}) {
+          ReduceOptions options;
+          options.keep_dims = keep_dims;
+          Shape out;
+          for (size_t d = 0; d < rank; ++d) {
+            const bool reduced = (mask >> d) & 1;
+            if (reduced) options.axes.push_back(static_cast<int32_t>(d));
+            if (!reduced) out.push_back(in[d]);
+            else if (keep_dims) out.push_back(1);
+          }
+          Builder b(rng);
+          const int x = b.Input(in);
+          b.Output(b.Add(type, {x}, out, options));
+          CheckAgainstReference(b.graph(), rng,
+                                std::string(name) + " " + ShapeLabel(in) + " axes " + ShapeLabel(options.axes) +
+                                    (keep_dims ? " keep_dims" : ""),
+                                -2.5f, 2.5f);
+          if (::testing::Test::HasFatalFailure()) return;
+        }
+      }
+    }
+  }
+}
+
+TEST(OpTest, Mean) { CheckReduceOp(OpType::kMean, "MEAN", 121); }
+TEST(OpTest, Sum) { CheckReduceOp(OpType::kSum, "SUM", 122); }
+
+// Every permutation of rank 2 and 3, random ones of rank 4 to 6 (with the blendshape model's {0,1,3,2}).
+TEST(OpTest, Transpose) {
+  std::mt19937 rng(131);
+  for (int rep = 0; rep < kShapesPerCase; ++rep) {
+    for (size_t rank = 2; rank <= 6; ++rank) {
+      Shape in(rank);
+      for (int32_t& d : in) d = rank <= 4 ? Pick(rng, {1, 3, 5, 7, 11, 13}) : Pick(rng, {1, 2, 3, 5});
+      std::vector<std::vector<int32_t>> perms;
+      std::vector<int32_t> perm(rank);
+      for (size_t i = 0; i < rank; ++i) perm[i] = static_cast<int32_t>(i);
+      if (rank <= 3) {
+        do perms.push_back(perm);
+        while (std::next_permutation(perm.begin(), perm.end()));
+      } else {
+        for (int k = 0; k < 4; ++k) {
+          std::shuffle(perm.begin(), perm.end(), rng);
+          perms.push_back(perm);
+        }
+        if (rank == 4) perms.push_back({0, 1, 3, 2});
+      }
+      for (const auto& p : perms) {
+        Shape out(rank);
+        for (size_t i = 0; i < rank; ++i) out[i] = in[static_cast<size_t>(p[i])];
+        Builder b(rng);
+        const int x = b.Input(in);
+        b.Output(b.Add(OpType::kTranspose, {x}, out, TransposeOptions{p}));
+        CheckAgainstReference(b.graph(), rng, "TRANSPOSE " + ShapeLabel(in) + " perm " + ShapeLabel(p));
+        if (HasFatalFailure()) return;
+      }
+    }
+  }
+}
+
+// One MLP-Mixer block as in face_blendshapes.tflite: layer normalisation over channels (MEAN,
+// SQUARED_DIFFERENCE, RSQRT of variance + epsilon, NEG of the mean, scale), a token-mixing MLP on the
+// transposed tensor (1x1 CONV_2D, RELU fused), the residual ADD, then LOGISTIC scores. Host and
+// XNNPACK steps alternate many times.
+TEST(OpTest, MixerBlock) {
+  std::mt19937 rng(141);
+  for (int rep = 0; rep < kShapesPerCase; ++rep) {
+    const int tokens = RandInt(rng, 3, 41), channels = Pick(rng, {3, 8, 13, 16}), hidden = Pick(rng, {5, 16, 24});
+    const Shape x_shape = {1, 1, tokens, channels}, row = {1, 1, tokens, 1};
+    const Shape t_shape = {1, 1, channels, tokens};
+    Builder b(rng);
+    const int x = b.Input(x_shape);
+    const ReduceOptions over_channels{{3}, true};
+    const int mean = b.Add(OpType::kMean, {x}, row, over_channels);
+    const int negated = b.Add(OpType::kNeg, {mean}, row);
+    const int squares = b.Add(OpType::kSquaredDifference, {x, mean}, x_shape, Elementwise(Activation::kNone));
+    const int variance = b.Add(OpType::kMean, {squares}, row, over_channels);
+    const int eps = b.Constant({}, {1e-6f});
+    const int shifted = b.Add(OpType::kAdd, {variance, eps}, row, Elementwise(Activation::kNone));
+    const int inv = b.Add(OpType::kRsqrt, {shifted}, row);
+    const int scale = b.Add(OpType::kMul, {inv, b.Weights({channels})}, x_shape, Elementwise(Activation::kNone));
+    const int scaled = b.Add(OpType::kMul, {x, scale}, x_shape, Elementwise(Activation::kNone));
+    const int centre = b.Add(OpType::kMul, {negated, scale}, x_shape, Elementwise(Activation::kNone));
+    const int normed = b.Add(OpType::kAdd, {scaled, centre}, x_shape, Elementwise(Activation::kNone));
+    const int swapped = b.Add(OpType::kTranspose, {normed}, t_shape, TransposeOptions{{0, 1, 3, 2}});
+    ConvOptions pointwise;
+    pointwise.padding = Padding::kValid;
+    pointwise.activation = Activation::kRelu;
+    const int up = b.Add(OpType::kConv2D, {swapped, b.Weights({hidden, 1, 1, tokens}), b.Weights({hidden})},
+                         {1, 1, channels, hidden}, pointwise);
+    pointwise.activation = Activation::kNone;
+    const int down = b.Add(OpType::kConv2D, {up, b.Weights({tokens, 1, 1, hidden}), b.Weights({tokens})}, t_shape,
+                           pointwise);
+    const int back = b.Add(OpType::kTranspose, {down}, x_shape, TransposeOptions{{0, 1, 3, 2}});
+    const int residual = b.Add(OpType::kAdd, {back, x}, x_shape, Elementwise(Activation::kNone));
+    const int pooled = b.Add(OpType::kSum, {residual}, {1, channels}, ReduceOptions{{1, 2}, false});
+    const int spread = b.Add(OpType::kSqrt, {b.Add(OpType::kMul, {pooled, pooled}, {1, channels},
+                                                   Elementwise(Activation::kNone))},
+                             {1, channels});
+    const int ratio = b.Add(OpType::kDiv, {pooled, b.Add(OpType::kAdd, {spread, b.Constant({1}, {1.0f})}, {1, channels},
+                                                         Elementwise(Activation::kNone))},
+                            {1, channels}, Elementwise(Activation::kNone));
+    const int diff = b.Add(OpType::kSub, {ratio, pooled}, {1, channels}, Elementwise(Activation::kNone));
+    b.Output(b.Add(OpType::kLogistic, {diff}, {1, channels}));
+    b.Output(residual);
+    CheckAgainstReference(b.graph(), rng,
+                          "mixer block tokens " + std::to_string(tokens) + " channels " + std::to_string(channels) +
+                              " hidden " + std::to_string(hidden));
+    if (HasFatalFailure()) return;
+  }
+}
 
 struct ConvCase {
   int kh = 3, kw = 3;
@@ -993,6 +1226,16 @@ TEST(OpTest, OperatorsWhoseResultsNobodyReadsAreSkipped) {
     b.Add(OpType::kConcatenation, {r, x}, {1, h, w, 2 * c}, cat);
     ResizeBilinearOptions resize;
     b.Add(OpType::kResizeBilinear, {r}, {1, 2 * h, 2 * w, c}, resize);
+    const int dead_logistic = b.Add(OpType::kLogistic, {r}, {1, h, w, c});
+    b.Add(OpType::kSqrt, {dead_logistic}, {1, h, w, c});
+    b.Add(OpType::kRsqrt, {dead_logistic}, {1, h, w, c});
+    b.Add(OpType::kNeg, {x}, {1, h, w, c});
+    b.Add(OpType::kSub, {r, x}, {1, h, w, c}, Elementwise(Activation::kNone));
+    b.Add(OpType::kDiv, {dead_logistic, dead_logistic}, {1, h, w, c}, Elementwise(Activation::kNone));
+    b.Add(OpType::kSquaredDifference, {r, x}, {1, h, w, c}, Elementwise(Activation::kNone));
+    const int dead_mean = b.Add(OpType::kMean, {r}, {1, h, w}, ReduceOptions{{3}, false});
+    b.Add(OpType::kSum, {dead_mean}, {1, 1, 1}, ReduceOptions{{1, 2}, true});
+    b.Add(OpType::kTranspose, {r}, {c, h, w, 1}, TransposeOptions{{3, 1, 2, 0}});
     // The live chain goes on after the dead operators.
     const int s = b.Add(OpType::kAdd, {r, x}, {1, h, w, c}, Elementwise(Activation::kNone));
     b.Output(b.Add(OpType::kMaxPool2D, {s}, {1, h / 2, w / 2, c}, pool));
