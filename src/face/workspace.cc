@@ -3,7 +3,7 @@
 namespace speakup::face {
 
 Workspace::Workspace(Models models, engine::ThreadPool* pool)
-    : models_(std::move(models)), impl_(std::make_unique<Impl>(Impl{models_, pool})) {}
+    : models_(std::move(models)), impl_(std::make_unique<Impl>(models_, pool)) {}
 
 Workspace::~Workspace() = default;
 

@@ -10,6 +10,8 @@
 namespace speakup::face {
 
 struct Workspace::Impl {
+  Impl(const Models& models, engine::ThreadPool* pool) : models(models), pool(pool) {}
+
   const Models& models;
   engine::ThreadPool* pool = nullptr;
   std::optional<Detector> detector_short, detector_full;
