@@ -24,10 +24,11 @@ float DefaultMinDetectionScore(DetectorKind kind) { return kind == DetectorKind:
 std::vector<Detection> DetectionsFromTensors(std::span<const float> raw_boxes,
                                              std::span<const float> raw_scores,
                                              const std::vector<Anchor>& anchors, const DecodeOptions& options,
-                                             const Letterbox& letterbox, int image_width, int image_height) {
+                                             const Letterbox& letterbox, int image_width, int image_height,
+                                             float nms_threshold) {
   std::vector<NormalizedDetection> decoded = DecodeDetections(raw_boxes, raw_scores, anchors, options);
   std::vector<NormalizedDetection> kept =
-      WeightedNonMaxSuppression(std::move(decoded), kDetectionNmsThreshold);
+      WeightedNonMaxSuppression(std::move(decoded), nms_threshold);
   std::vector<Detection> detections;
   detections.reserve(kept.size());
   for (const NormalizedDetection& detection : kept) {
@@ -69,15 +70,21 @@ Expected<Detector> Detector::Create(std::shared_ptr<const engine::Model> model, 
   return detector;
 }
 
-Expected<std::vector<Detection>> Detector::Detect(const ImageView& image, float min_score) {
+Expected<std::vector<Detection>> Detector::Detect(const ImageView& image, float min_score, float nms_threshold,
+                                                  bool cpu_converter) {
   if (image.data == nullptr || image.width <= 0 || image.height <= 0 || image.stride < 3 * image.width) {
     return Error("face detector: invalid image (" + std::to_string(image.width) + "x" +
                  std::to_string(image.height) + ", stride " + std::to_string(image.stride) + ")");
   }
   auto start = std::chrono::steady_clock::now();
   const Letterbox letterbox = ComputeLetterbox(image.width, image.height, input_width_, input_height_);
-  WarpRoiToTensor(image, letterbox.roi, input_width_, input_height_, -1.0f, 1.0f, BorderMode::kZero,
-                  runner_->input(0).data());
+  if (cpu_converter) {
+    WarpRoiToTensorOpenCv(image, letterbox.roi, input_width_, input_height_, -1.0f, 1.0f, BorderMode::kZero,
+                          runner_->input(0).data());
+  } else {
+    WarpRoiToTensor(image, letterbox.roi, input_width_, input_height_, -1.0f, 1.0f, BorderMode::kZero,
+                    runner_->input(0).data());
+  }
   timings_.warp_ms = MsSince(start);
 
   start = std::chrono::steady_clock::now();
@@ -87,7 +94,8 @@ Expected<std::vector<Detection>> Detector::Detect(const ImageView& image, float 
   start = std::chrono::steady_clock::now();
   std::vector<Detection> detections =
       DetectionsFromTensors(runner_->output(0), runner_->output(1), anchors_,
-                            DecodeOptions::For(kind_, min_score), letterbox, image.width, image.height);
+                            DecodeOptions::For(kind_, min_score), letterbox, image.width, image.height,
+                            nms_threshold);
   timings_.post_ms = MsSince(start);
   return detections;
 }

@@ -21,14 +21,18 @@ namespace speakup::face {
 // (default 0.5) instead.
 float DefaultMinDetectionScore(DetectorKind kind);
 
-// The NMS IoU threshold of MediaPipe's face detection graphs.
+// The NMS IoU threshold of MediaPipe's face detection graphs (legacy face_detection_*.pbtxt).
 inline constexpr float kDetectionNmsThreshold = 0.3f;
+// The Tasks API's FaceDetectorGraph: min_suppression_threshold defaults to 0.5
+// (tasks/cc/vision/face_detector/proto/face_detector_graph_options.proto).
+inline constexpr float kTasksDetectionNmsThreshold = 0.5f;
 
 // Everything after inference, as a pure function: raw tensors -> detections in image pixels.
 std::vector<Detection> DetectionsFromTensors(std::span<const float> raw_boxes,
                                              std::span<const float> raw_scores,
                                              const std::vector<Anchor>& anchors, const DecodeOptions& options,
-                                             const Letterbox& letterbox, int image_width, int image_height);
+                                             const Letterbox& letterbox, int image_width, int image_height,
+                                             float nms_threshold = kDetectionNmsThreshold);
 
 class Detector {
  public:
@@ -42,7 +46,13 @@ class Detector {
   ~Detector() = default;
 
   // Faces in `image` with a score >= min_score, in image pixels, best first.
-  Expected<std::vector<Detection>> Detect(const ImageView& image, float min_score);
+  Expected<std::vector<Detection>> Detect(const ImageView& image, float min_score) {
+    return Detect(image, min_score, kDetectionNmsThreshold, false);
+  }
+  // The same with the NMS threshold given, and with cpu_converter the letterbox warped as MediaPipe's
+  // CPU ImageToTensor converter does (WarpRoiToTensorOpenCv; the Tasks API with the CPU delegate).
+  Expected<std::vector<Detection>> Detect(const ImageView& image, float min_score, float nms_threshold,
+                                          bool cpu_converter);
 
   struct Timings {
     double warp_ms = 0, inference_ms = 0, post_ms = 0;

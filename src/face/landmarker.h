@@ -33,12 +33,25 @@ std::vector<Landmark> RefineLandmarks(std::span<const float> mesh, std::span<con
 // which is MediaPipe's normalised z (relative to the image width) times the image width.
 void ProjectLandmarks(const Roi& roi, int crop_size, std::vector<Landmark>& landmarks);
 
+// The Face Landmarker's projection (LandmarkProjectionCalculator with the image size, as the Tasks build
+// the goldens come from behaves): x, y as above; z scaled by CalculateZScale, the length in normalised
+// image coordinates of the crop's x axis, times the image width. That equals the ROI's width for an
+// upright ROI or a square image, and differs for a rotated ROI in a non-square image.
+void ProjectLandmarksWithImageSize(const Roi& roi, int crop_size, int image_width, int image_height,
+                                   std::vector<Landmark>& landmarks);
+
 class Landmarker {
  public:
-  // attention: the model is face_landmark_with_attention.tflite (478 points); otherwise
-  // face_landmark.tflite (468 points). pool may be null.
-  static Expected<Landmarker> Create(std::shared_ptr<const engine::Model> model, bool attention,
+  // kind: which model `model` is (kMesh: face_landmark.tflite, 468 points; kMeshRefined:
+  // face_landmark_with_attention.tflite, 478; kLandmarker: face_landmarks_detector.tflite, 478).
+  // pool may be null.
+  static Expected<Landmarker> Create(std::shared_ptr<const engine::Model> model, LandmarkModel kind,
                                      engine::ThreadPool* pool);
+  // The legacy models: attention selects kMeshRefined over kMesh.
+  static Expected<Landmarker> Create(std::shared_ptr<const engine::Model> model, bool attention,
+                                     engine::ThreadPool* pool) {
+    return Create(std::move(model), attention ? LandmarkModel::kMeshRefined : LandmarkModel::kMesh, pool);
+  }
 
   Landmarker(Landmarker&&) noexcept = default;
   Landmarker& operator=(Landmarker&&) noexcept = default;
@@ -48,13 +61,14 @@ class Landmarker {
   // presence; the caller applies its threshold.
   Expected<LandmarkerResult> Run(const ImageView& image, const Roi& roi);
 
-  bool attention() const { return attention_; }
+  bool attention() const { return kind_ == LandmarkModel::kMeshRefined; }
+  LandmarkModel kind() const { return kind_; }
   int input_size() const { return input_size_; }
 
  private:
   Landmarker() = default;
   std::unique_ptr<engine::Runner> runner_;
-  bool attention_ = false;
+  LandmarkModel kind_ = LandmarkModel::kMesh;
   int input_size_ = 192;
 };
 

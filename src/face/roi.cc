@@ -10,7 +10,7 @@ namespace {
 
 // A box and two reference points in normalised image coordinates -> the landmark model's ROI.
 Roi RoiFromNormalizedBox(float xmin, float ymin, float width, float height, Point2 start, Point2 end,
-                         int image_width, int image_height) {
+                         int image_width, int image_height, bool square_long = true) {
   const float w_img = static_cast<float>(image_width), h_img = static_cast<float>(image_height);
   // DetectionsToRectsCalculator::ComputeRotation: the angle of start -> end in pixels.
   const float x0 = start.x * w_img, y0 = start.y * h_img;
@@ -24,9 +24,13 @@ Roi RoiFromNormalizedBox(float xmin, float ymin, float width, float height, Poin
 
   // RectTransformationCalculator::TransformNormalizedRect (no shift): square on the long side in
   // pixels, then scaled.
-  const float long_side = std::max(width * w_img, height * h_img);
-  const float rect_width = long_side / w_img * kRoiScale;
-  const float rect_height = long_side / h_img * kRoiScale;
+  float rect_width = width * kRoiScale;
+  float rect_height = height * kRoiScale;
+  if (square_long) {
+    const float long_side = std::max(width * w_img, height * h_img);
+    rect_width = long_side / w_img * kRoiScale;
+    rect_height = long_side / h_img * kRoiScale;
+  }
 
   // ImageToTensorCalculator's GetRoi: normalised rect -> pixels.
   Roi roi;
@@ -65,12 +69,12 @@ std::vector<size_t> AssociateRois(const std::vector<Roi>& rois, float threshold)
   return kept;
 }
 
-Roi RoiFromDetection(const Detection& detection, int image_width, int image_height) {
+Roi RoiFromDetection(const Detection& detection, int image_width, int image_height, bool square_long) {
   const float w = static_cast<float>(image_width), h = static_cast<float>(image_height);
   const Point2 start{detection.keypoints[0].x / w, detection.keypoints[0].y / h};
   const Point2 end{detection.keypoints[1].x / w, detection.keypoints[1].y / h};
   return RoiFromNormalizedBox(detection.box.x / w, detection.box.y / h, detection.box.width / w,
-                              detection.box.height / h, start, end, image_width, image_height);
+                              detection.box.height / h, start, end, image_width, image_height, square_long);
 }
 
 Roi RoiFromLandmarks(const std::vector<Landmark>& landmarks, int image_width, int image_height) {

@@ -20,7 +20,10 @@ inline constexpr float kRoiScale = 1.5f;
 inline constexpr int kRoiRotationStartLandmark = 33;  // outer corner of the eye on the image's left
 inline constexpr int kRoiRotationEndLandmark = 263;   // outer corner of the other eye
 
-Roi RoiFromDetection(const Detection& detection, int image_width, int image_height);
+// square_long: the legacy graph squares the box on its long side (face_detection_front_detection_to_roi);
+// the Tasks FaceDetectorGraph does not (face_detector_graph.cc ConfigureRectTransformationCalculator:
+// scale 1.5 x 1.5 only).
+Roi RoiFromDetection(const Detection& detection, int image_width, int image_height, bool square_long = true);
 
 // `landmarks` in image pixels (468 or 478 of them; all count for the box).
 Roi RoiFromLandmarks(const std::vector<Landmark>& landmarks, int image_width, int image_height);

@@ -36,6 +36,18 @@ enum class BorderMode {
 void WarpRoiToTensor(const ImageView& image, const Roi& roi, int out_width, int out_height, float range_min,
                      float range_max, BorderMode border, float* out);
 
+// The same crop as MediaPipe's CPU ImageToTensor converter does it (image_to_tensor_converter_opencv.cc),
+// which the Tasks API's Face Landmarker uses with the CPU delegate (ImagePreprocessingGraph picks the
+// CPU backend unless the acceleration is GPU): cv::warpPerspective of the 8-bit image from the ROI's
+// corners (cv::boxPoints) onto the tensor's corners, INTER_LINEAR, then convertTo float with the
+// value range. So tensor pixel (j, i) samples at the ROI's top-left corner + j * step along x + i * step
+// along y (pixel centres on integers), the sample position is rounded to 1/32 pixel (INTER_BITS 5), the
+// bilinear weights are 15-bit fixed point (INTER_REMAP_COEF_BITS) and the result is rounded to a whole
+// byte before it is scaled: reproduced here bit for bit (OpenCV's scalar path). kZero: outside
+// neighbours are 0 (BORDER_CONSTANT); kReplicate: clamped (BORDER_REPLICATE).
+void WarpRoiToTensorOpenCv(const ImageView& image, const Roi& roi, int out_width, int out_height, float range_min,
+                           float range_max, BorderMode border, float* out);
+
 // Tests only: makes WarpRoiToTensor use its baseline inner loop even where AVX2 is available (true),
 // or the best one again (false). Not for concurrent use with running warps.
 void UseBaselineWarpForTesting(bool baseline);

@@ -18,14 +18,28 @@ Expected<Detector*> Workspace::Impl::GetDetector(DetectorKind kind) {
   return &*slot;
 }
 
-Expected<Landmarker*> Workspace::Impl::GetLandmarker(bool refine) {
-  std::optional<Landmarker>& slot = refine ? landmarker_attention : landmarker;
+Expected<Landmarker*> Workspace::Impl::GetLandmarker(LandmarkModel model) {
+  std::optional<Landmarker>& slot = model == LandmarkModel::kLandmarker    ? landmarker_v2
+                                    : model == LandmarkModel::kMeshRefined ? landmarker_attention
+                                                                           : landmarker;
   if (!slot) {
-    auto landmarker = Landmarker::Create(refine ? models.landmarks_attention : models.landmarks, refine, pool);
-    if (!landmarker) return Error(landmarker.error());
-    slot.emplace(std::move(*landmarker));
+    const auto& file = model == LandmarkModel::kLandmarker    ? models.face_landmarks_detector
+                       : model == LandmarkModel::kMeshRefined ? models.landmarks_attention
+                                                              : models.landmarks;
+    auto created = Landmarker::Create(file, model, pool);
+    if (!created) return Error(created.error());
+    slot.emplace(std::move(*created));
   }
   return &*slot;
+}
+
+Expected<BlendshapeModel*> Workspace::Impl::GetBlendshapes() {
+  if (!blendshapes) {
+    auto created = BlendshapeModel::Create(models.face_blendshapes, pool);
+    if (!created) return Error(created.error());
+    blendshapes.emplace(std::move(*created));
+  }
+  return &*blendshapes;
 }
 
 }  // namespace speakup::face

@@ -3,6 +3,7 @@
 
 #include <optional>
 
+#include "blendshapes.h"
 #include "detector.h"
 #include "landmarker.h"
 #include "speakup/face.h"
@@ -15,10 +16,12 @@ struct Workspace::Impl {
   const Models& models;
   engine::ThreadPool* pool = nullptr;
   std::optional<Detector> detector_short, detector_full;
-  std::optional<Landmarker> landmarker, landmarker_attention;
+  std::optional<Landmarker> landmarker, landmarker_attention, landmarker_v2;
+  std::optional<BlendshapeModel> blendshapes;
 
   Expected<Detector*> GetDetector(DetectorKind kind);
-  Expected<Landmarker*> GetLandmarker(bool refine);
+  Expected<Landmarker*> GetLandmarker(LandmarkModel model);
+  Expected<BlendshapeModel*> GetBlendshapes();
 };
 
 }  // namespace speakup::face

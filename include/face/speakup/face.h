@@ -7,6 +7,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -24,6 +25,8 @@ struct Models {
   std::shared_ptr<const engine::Model> detector_full;
   std::shared_ptr<const engine::Model> landmarks;            // face_landmark.tflite, 468 points
   std::shared_ptr<const engine::Model> landmarks_attention;  // face_landmark_with_attention.tflite, 478
+  std::shared_ptr<const engine::Model> face_landmarks_detector;  // Face Mesh V2 (Face Landmarker), 478
+  std::shared_ptr<const engine::Model> face_blendshapes;         // 52 blendshape scores from 146 landmarks
   std::shared_ptr<const struct GeometryModel> geometry;     // canonical face for head pose
 
   // Loads every file from `dir` (the models/ folder); errors name the file and the fix.
@@ -78,6 +81,8 @@ class Pipeline {
 
  private:
   struct State;
+  Expected<FaceResult> ProcessLandmarker(const ImageView& image, double timestamp_ms, Workspace& workspace,
+                                         std::chrono::steady_clock::time_point start);
   PipelineOptions options_;
   std::unique_ptr<State> state_;
 };

@@ -59,6 +59,45 @@ inline Golden LoadGolden(const std::string& set, const std::string& name) {
   return golden;
 }
 
+// The Face Landmarker goldens (goldens/landmarker: Google's Tasks API FaceLandmarker, see SOURCES.md):
+// landmarks as above plus 52 blendshape scores (model order) and the facial transformation matrix
+// (row-major, translation in cm at [3], [7], [11]).
+struct LandmarkerGoldenFace {
+  GoldenFace landmarks;
+  std::vector<std::string> blendshape_names;
+  std::vector<double> blendshapes;
+  std::array<double, 16> matrix{};
+};
+
+struct LandmarkerGolden {
+  int width = 0, height = 0;
+  std::vector<LandmarkerGoldenFace> faces;
+};
+
+inline LandmarkerGolden ParseLandmarkerGolden(const nlohmann::json& json) {
+  LandmarkerGolden golden;
+  golden.width = json.at("width");
+  golden.height = json.at("height");
+  for (const auto& face : json.at("faces")) {
+    LandmarkerGoldenFace parsed;
+    for (const auto& p : face.at("landmarks")) parsed.landmarks.push_back({p[0], p[1], p[2]});
+    for (const auto& b : face.at("blendshapes")) {
+      parsed.blendshape_names.push_back(b.at("name"));
+      parsed.blendshapes.push_back(b.at("score"));
+    }
+    for (size_t i = 0; i < 16; ++i) parsed.matrix[i] = face.at("matrix").at(i);
+    golden.faces.push_back(std::move(parsed));
+  }
+  return golden;
+}
+
+// path: relative to tests/data/goldens, e.g. "landmarker/astronaut.png.json".
+inline LandmarkerGolden LoadLandmarkerGolden(const std::string& path) {
+  std::ifstream file(std::string(SPEAKUP_TEST_DATA_DIR) + "/goldens/" + path);
+  if (!file) throw std::runtime_error("missing golden " + path);
+  return ParseLandmarkerGolden(nlohmann::json::parse(file));
+}
+
 inline std::array<double, 2> Mean(const GoldenFace& face, int a, int b) {
   return {(face[a][0] + face[b][0]) / 2, (face[a][1] + face[b][1]) / 2};
 }
