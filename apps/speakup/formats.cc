@@ -16,7 +16,7 @@ nlohmann::json ToJson(const FaceResult& result, const FrameInfo& info) {
   for (const Face& face : result.faces) {
     nlohmann::json landmarks = nlohmann::json::array();
     for (const Landmark& p : face.landmarks) landmarks.push_back({p.x, p.y, p.z});
-    faces.push_back({
+    nlohmann::json entry = {
         {"id", face.id},
         {"score", face.score},
         {"box", {face.box.x, face.box.y, face.box.width, face.box.height}},
@@ -25,7 +25,15 @@ nlohmann::json ToJson(const FaceResult& result, const FrameInfo& info) {
         {"yaw", face.yaw},
         {"pitch", face.pitch},
         {"roll", face.roll},
-    });
+    };
+    if (!face.blendshapes.empty()) {
+      nlohmann::json blendshapes = nlohmann::json::array();
+      for (size_t i = 0; i < face.blendshapes.size() && i < face::kBlendshapeNames.size(); ++i) {
+        blendshapes.push_back({{"name", face::kBlendshapeNames[i]}, {"score", face.blendshapes[i]}});
+      }
+      entry["blendshapes"] = std::move(blendshapes);
+    }
+    faces.push_back(std::move(entry));
   }
   const StageTimings& t = result.timings;
   return {
@@ -36,15 +44,22 @@ nlohmann::json ToJson(const FaceResult& result, const FrameInfo& info) {
       {"height", result.height},
       {"faces", std::move(faces)},
       {"timings_ms",
-       {{"detect", t.detect_ms}, {"warp", t.warp_ms}, {"landmarks", t.landmarks_ms}, {"geometry", t.geometry_ms},
+       {{"detect", t.detect_ms},
+        {"warp", t.warp_ms},
+        {"landmarks", t.landmarks_ms},
+        {"blendshapes", t.blendshapes_ms},
+        {"geometry", t.geometry_ms},
         {"total", t.total_ms}}},
   };
 }
 
-std::string CsvHeader(size_t landmark_count) {
+std::string CsvHeader(size_t landmark_count, bool blendshapes) {
   std::string header = "source,frame,timestamp_ms,face_id,score,box_x,box_y,box_w,box_h,yaw,pitch,roll";
   for (size_t i = 0; i < landmark_count; ++i) {
     header += ",x" + std::to_string(i) + ",y" + std::to_string(i) + ",z" + std::to_string(i);
+  }
+  if (blendshapes) {
+    for (std::string_view name : face::kBlendshapeNames) header += "," + std::string(name);
   }
   return header + "\n";
 }
@@ -82,6 +97,7 @@ std::string CsvRows(const FaceResult& result, const FrameInfo& info) {
       AppendNumber(rows, p.y);
       AppendNumber(rows, p.z);
     }
+    for (float score : face.blendshapes) AppendNumber(rows, score);
     rows += "\n";
   }
   return rows;

@@ -16,10 +16,12 @@ struct FrameInfo {
   double timestamp_ms = 0;
 };
 
+// Faces with blendshapes (the Face Landmarker) get "blendshapes": [{"name", "score"}, ...] in model order.
 nlohmann::json ToJson(const face::FaceResult& result, const FrameInfo& info);
 
-// CSV: one row per face; the header names every column (landmark columns x0,y0,z0,...).
-std::string CsvHeader(size_t landmark_count);
+// CSV: one row per face; the header names every column (landmark columns x0,y0,z0,...; with
+// blendshapes, then one column per blendshape named as the model names it, in model order).
+std::string CsvHeader(size_t landmark_count, bool blendshapes = false);
 std::string CsvRows(const face::FaceResult& result, const FrameInfo& info);
 
 // OBJ: one object per face with its landmarks as vertices (x right, y up, z toward the viewer:

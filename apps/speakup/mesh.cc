@@ -27,6 +27,7 @@ struct MeshOptions {
   std::string detector = "short";
   int max_faces = 4;
   bool refine = false;
+  std::string model = "mesh";  // mesh: legacy Face Mesh; landmarker: Tasks Face Landmarker (+ blendshapes)
   bool no_smoothing = false;
   size_t threads = 1;
   int64_t max_frames = 0;  // per input; 0 = all
@@ -44,7 +45,11 @@ class ResultWriter {
       out_ << ToJson(result, info).dump() << "\n";
     } else if (format_ == "csv") {
       if (!csv_header_written_) {
-        out_ << CsvHeader(options.refine ? face::kRefinedLandmarks : face::kMeshLandmarks);
+        if (options.model == "landmarker") {
+          out_ << CsvHeader(face::kLandmarkerLandmarks, /*blendshapes=*/true);
+        } else {
+          out_ << CsvHeader(options.refine ? face::kRefinedLandmarks : face::kMeshLandmarks);
+        }
         csv_header_written_ = true;
       }
       out_ << CsvRows(result, info);
@@ -88,6 +93,7 @@ bool ProcessSource(Expected<std::unique_ptr<media::FrameSource>> opened, face::W
   face::PipelineOptions pipeline_options;
   pipeline_options.max_faces = options.max_faces;
   pipeline_options.refine = options.refine;
+  pipeline_options.model = options.model == "landmarker" ? face::LandmarkModel::kLandmarker : face::LandmarkModel::kMesh;
   pipeline_options.smoothing = !options.no_smoothing;
   pipeline_options.static_images = source.is_still_image();
   pipeline_options.detector = options.detector == "full" ? face::DetectorKind::kFullRange : face::DetectorKind::kShortRange;
@@ -142,6 +148,11 @@ CLI::App* AddMeshCommand(CLI::App& app) {
       ->check(CLI::Range(1, 16))
       ->capture_default_str();
   mesh->add_flag("--refine", options.refine, "478 landmarks with refined eyes, lips and irises (attention model)");
+  mesh->add_option("--model", options.model,
+                   "mesh: MediaPipe Face Mesh (468 points, 478 with --refine); landmarker: MediaPipe Face Landmarker "
+                   "(Face Mesh V2, 478 points, 52 blendshapes; smooths videos only with --max-faces 1, as MediaPipe)")
+      ->check(CLI::IsMember({"mesh", "landmarker"}))
+      ->capture_default_str();
   mesh->add_option("--detector", options.detector, "short: faces within ~2 m; full: faces up to ~5 m")
       ->check(CLI::IsMember({"short", "full"}))
       ->capture_default_str();
@@ -160,6 +171,10 @@ int RunMesh() {
   }
   if (!options.render.empty() && options.inputs.size() + options.cameras.size() != 1) {
     std::cerr << "speakup mesh: --render draws one input; give exactly one file or camera\n";
+    return 2;
+  }
+  if (options.model == "landmarker" && options.refine) {
+    std::cerr << "speakup mesh: --refine belongs to --model mesh; the landmarker always gives 478 points\n";
     return 2;
   }
   auto models = face::Models::Load(options.models_dir);

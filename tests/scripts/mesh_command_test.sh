@@ -58,6 +58,39 @@ check "CSV rows have 12 + 3 x 468 columns" "[ \$(tail -n 1 '$work/out.csv' | awk
 check "OBJ has 478 vertices with --refine" "[ \$(grep -c '^v ' '$work/out.obj') -eq 478 ]"
 check "OBJ has triangles" "[ \$(grep -c '^f ' '$work/out.obj') -gt 800 ]"
 
+# --model landmarker (MediaPipe Face Landmarker): 478 landmarks, 52 named blendshapes, pose; the scores
+# compared with Google's own FaceLandmarker golden for the image.
+"$bin" mesh --model landmarker "$data/faces/pair_bar.jpg" "$data/faces/frontal_jesper.jpg" > "$work/lm.jsonl"
+check "landmarker: exit 0" "[ $? -eq 0 ]"
+check "landmarker: 478 landmarks, 52 blendshapes in model order, pose, scores as MediaPipe's" "python3 - '$work/lm.jsonl' '$data/goldens/landmarker' <<'PY'
+import json, sys
+counts = {}
+for line in open(sys.argv[1]):
+    d = json.loads(line)
+    name = d['source'].split('/')[-1]
+    counts[name] = len(d['faces'])
+    golden = json.load(open(sys.argv[2] + '/' + name + '.json'))
+    for f in d['faces']:
+        assert len(f['landmarks']) == 478 and len(f['pose']) == 16
+        assert all(k in f for k in ('yaw', 'pitch', 'roll'))
+        names = [b['name'] for b in f['blendshapes']]
+        assert len(names) == 52 and names[0] == '_neutral' and names[25] == 'jawOpen', names
+        # the golden face nearest by landmark 1 (nose tip)
+        g = min(golden['faces'], key=lambda g: abs(g['landmarks'][1][0] - f['landmarks'][1][0]))
+        worst = max(abs(a['score'] - b['score']) for a, b in zip(f['blendshapes'], g['blendshapes']))
+        assert worst < 0.02, worst
+    assert 'blendshapes' in d['timings_ms']
+assert counts == {'pair_bar.jpg': 2, 'frontal_jesper.jpg': 1}, counts
+PY"
+"$bin" mesh --model landmarker "$data/faces/pair_bar.jpg" --format csv > "$work/lm.csv"
+check "landmarker CSV: 12 + 3 x 478 + 52 columns, blendshape names in the header" \
+  "[ \$(tail -n 1 '$work/lm.csv' | awk -F, '{print NF}') -eq 1498 ] && head -n 1 '$work/lm.csv' | grep -q ',_neutral,browDownLeft,' && head -n 1 '$work/lm.csv' | grep -q ',noseSneerRight\$'"
+"$bin" mesh "$data/faces/pair_bar.jpg" > "$work/default.jsonl"
+check "the default model is still the 468-point mesh without blendshapes" \
+  "python3 -c \"import json; f=json.loads(open('$work/default.jsonl').readline())['faces'][0]; assert len(f['landmarks'])==468 and 'blendshapes' not in f\""
+"$bin" mesh --model landmarker --refine "$data/faces/pair_bar.jpg" > /dev/null 2> "$work/lmrefine.err"
+check "--refine with the landmarker is refused with a message" "[ $? -eq 2 ] && grep -q 'model mesh' '$work/lmrefine.err'"
+
 # --render: an annotated image, and an annotated video that itself still shows the face.
 "$bin" mesh "$data/faces/frontal_jesper.jpg" --render "$work/drawn.png" > /dev/null
 check "rendered PNG written" "[ -s '$work/drawn.png' ]"
