@@ -29,6 +29,7 @@ struct BenchOptions {
   bool json = false;
   std::string video = std::string(SPEAKUP_TEST_DATA_DIR) + "/video/face_motion.mp4";
   int repeat = 5;
+  std::string pipeline_model = "mesh";  // bench pipeline --model: mesh or landmarker
 } options;
 
 CLI::App* pipeline_command = nullptr;
@@ -62,6 +63,10 @@ CLI::App* AddBenchCommand(CLI::App& app) {
                                                        "tracking mode, 1 thread");
   pipeline_command->add_option("--video", options.video, "Video file")->capture_default_str();
   pipeline_command->add_option("--repeat", options.repeat, "Passes over the video")->capture_default_str();
+  pipeline_command->add_option("--model", options.pipeline_model,
+                               "mesh: MediaPipe Face Mesh; landmarker: Face Landmarker (adds the blendshapes stage)")
+      ->check(CLI::IsMember({"mesh", "landmarker"}))
+      ->capture_default_str();
   pipeline_command->add_option("--models-dir", options.models_dir, "Folder with the model files")->capture_default_str();
   pipeline_command->add_flag("--json", options.json, "Print JSON instead of a table");
   e2e_command = bench->add_subcommand("e2e", "Headless Chromium streaming 640x480 at 30 fps through speakup serve: "
@@ -101,7 +106,9 @@ int RunPipelineBench() {
   engine::ThreadPool pool(1);
   face::Workspace workspace(*models, &pool);
   face::PipelineOptions pipeline_options;  // max_faces 1: after the first frame, tracking only
-  std::vector<double> detect, warp, landmarks, geometry, total;
+  const bool landmarker = options.pipeline_model == "landmarker";
+  if (landmarker) pipeline_options.model = face::LandmarkModel::kLandmarker;
+  std::vector<double> detect, warp, landmarks, blendshapes, geometry, total;
   int frames_with_face = 0;
   for (int pass = 0; pass < options.repeat; ++pass) {
     face::Pipeline pipeline(pipeline_options);
@@ -116,15 +123,18 @@ int RunPipelineBench() {
       detect.push_back(t.detect_ms);
       warp.push_back(t.warp_ms);
       landmarks.push_back(t.landmarks_ms);
+      blendshapes.push_back(t.blendshapes_ms);
       geometry.push_back(t.geometry_ms);
       total.push_back(t.total_ms);
       frames_with_face += !result->faces.empty();
     }
   }
-  const std::vector<std::pair<const char*, std::vector<double>*>> stages = {
+  std::vector<std::pair<const char*, std::vector<double>*>> stages = {
       {"detect", &detect}, {"warp", &warp}, {"landmarks", &landmarks}, {"geometry", &geometry}, {"total", &total}};
+  if (landmarker) stages.insert(stages.begin() + 3, {"blendshapes", &blendshapes});
   if (options.json) {
-    std::printf("{\"frames\": %zu, \"median_ms\": {", total.size());
+    std::printf("{\"model\": \"%s\", \"frames\": %zu, \"median_ms\": {", options.pipeline_model.c_str(),
+                total.size());
     for (size_t i = 0; i < stages.size(); ++i) {
       std::printf("%s\"%s\": %.4f", i ? ", " : "", stages[i].first, Percentile(*stages[i].second, 0.5));
     }
@@ -138,7 +148,7 @@ int RunPipelineBench() {
                 total.size(), frames.empty() ? 0 : frames[0].width, frames.empty() ? 0 : frames[0].height,
                 frames_with_face);
     for (const auto& [name, values] : stages) {
-      std::printf("  %-10s median %7.3f ms  p90 %7.3f ms\n", name, Percentile(*values, 0.5), Percentile(*values, 0.9));
+      std::printf("  %-11s median %7.3f ms  p90 %7.3f ms\n", name, Percentile(*values, 0.5), Percentile(*values, 0.9));
     }
   }
   return 0;
