@@ -93,7 +93,8 @@ bool ProcessSource(Expected<std::unique_ptr<media::FrameSource>> opened, face::W
   face::PipelineOptions pipeline_options;
   pipeline_options.max_faces = options.max_faces;
   pipeline_options.refine = options.refine;
-  pipeline_options.model = options.model == "landmarker" ? face::LandmarkModel::kLandmarker : face::LandmarkModel::kMesh;
+  pipeline_options.model =
+      options.model == "landmarker" ? face::LandmarkModel::kLandmarker : face::LandmarkModel::kMesh;
   pipeline_options.smoothing = !options.no_smoothing;
   pipeline_options.static_images = source.is_still_image();
   pipeline_options.detector = options.detector == "full" ? face::DetectorKind::kFullRange : face::DetectorKind::kShortRange;
