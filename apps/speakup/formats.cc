@@ -56,10 +56,11 @@ nlohmann::json ToJson(const FaceResult& result, const FrameInfo& info) {
 std::string CsvHeader(size_t landmark_count, bool blendshapes) {
   std::string header = "source,frame,timestamp_ms,face_id,score,box_x,box_y,box_w,box_h,yaw,pitch,roll";
   for (size_t i = 0; i < landmark_count; ++i) {
-    header += ",x" + std::to_string(i) + ",y" + std::to_string(i) + ",z" + std::to_string(i);
+    const std::string n = std::to_string(i);
+    for (const char* axis : {",x", ",y", ",z"}) header.append(axis).append(n);
   }
   if (blendshapes) {
-    for (std::string_view name : face::kBlendshapeNames) header += "," + std::string(name);
+    for (std::string_view name : face::kBlendshapeNames) header.append(",").append(name);
   }
   return header + "\n";
 }
@@ -87,7 +88,7 @@ std::string CsvRows(const FaceResult& result, const FrameInfo& info) {
   for (const Face& face : result.faces) {
     rows += CsvField(info.source) + "," + std::to_string(info.frame);
     for (double v : {info.timestamp_ms}) AppendNumber(rows, v);
-    rows += "," + std::to_string(face.id);
+    rows.append(",").append(std::to_string(face.id));
     for (double v : {double(face.score), double(face.box.x), double(face.box.y), double(face.box.width),
                      double(face.box.height), double(face.yaw), double(face.pitch), double(face.roll)}) {
       AppendNumber(rows, v);
