@@ -1,7 +1,7 @@
 // `speakup bench e2e`: headless Chromium streams a 640x480 30 fps face video through `speakup serve`
 // for a fixed time; prints results per second, round-trip latency (frame leaving the browser's
 // encoder -> its landmarks received) median and p95, and the server's stage times.
-//   node bench/e2e.mjs --bin build/release/apps/speakup/speakup [--duration 20] [--json]
+//   node bench/e2e.mjs --bin build/release/apps/speakup/speakup [--duration 20] [--model mesh|landmarker] [--json]
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -17,7 +17,9 @@ const option = (name, fallback) => {
 const bin = option('--bin', process.env.SPEAKUP_BIN);
 const duration = Number(option('--duration', '20'));
 const json = args.includes('--json');
+const model = option('--model', 'mesh');
 if (!bin) throw new Error('give --bin PATH_TO_SPEAKUP');
+if (model !== 'mesh' && model !== 'landmarker') throw new Error(`--model is mesh or landmarker, not ${model}`);
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (...m) => { if (!json) console.log(...m); };
@@ -39,8 +41,10 @@ if (!port) throw new Error(`the server did not start: ${output}`);
 const browser = await launch({ loopback: true, extra: [`--use-file-for-fake-video-capture=${mjpeg}`] });
 try {
   const page = await browser.newPage('bench');
-  await page.goto(`http://127.0.0.1:${port}/?autostart=1`);
+  await page.goto(`http://127.0.0.1:${port}/?autostart=1&model=${model}`);
   await page.waitForFunction(() => window.speakup?.state === 'connected', null, { timeout: 25000 });
+  // The page sends its options (model included) with the offer; the server's answer confirms them.
+  await page.waitForFunction((m) => window.speakup.serverOptions?.model === m, model, { timeout: 10000 });
   await sleep(3000);  // warm-up: first detection, bitrate ramp
   const read = () => page.evaluate(() => ({
     sent: window.speakup.framesSent, results: window.speakup.resultsReceived,
@@ -60,7 +64,10 @@ try {
   const sorted = latencies.filter(Number.isFinite).sort((a, b) => a - b);
   const pct = (p) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.round(p * (sorted.length - 1)))] : null);
   const mean = (v) => (v.length ? v.reduce((a, b) => a + b, 0) / v.length : null);
+  const blendshapes = await page.evaluate(() => window.speakup.lastResult?.faces?.[0]?.blendshapes?.length ?? null);
   const result = {
+    model,
+    blendshapes_per_face: blendshapes,
     duration_s: duration,
     frames_sent: last.sent - start.sent,
     results: last.results - start.results,
@@ -71,7 +78,8 @@ try {
   if (json) {
     console.log(JSON.stringify(result));
   } else {
-    log(`640x480 30 fps from headless Chromium for ${duration} s through speakup serve (loopback):`);
+    log(`640x480 30 fps from headless Chromium for ${duration} s through speakup serve (loopback), model ${model}` +
+      `${model === 'landmarker' ? ` (${blendshapes} blendshapes per face)` : ''}:`);
     log(`  frames sent ${result.frames_sent}, results ${result.results} (${(100 * result.results / Math.max(1, result.frames_sent)).toFixed(1)}%), ${result.results_per_second.toFixed(1)} results/s`);
     log(`  round-trip latency: median ${result.latency_ms.p50?.toFixed(1)} ms, p95 ${result.latency_ms.p95?.toFixed(1)} ms (${sorted.length} results)`);
     log(`  server stages (mean of the client's rolling means, ms): ${Object.entries(result.server_ms).map(([k, v]) => `${k} ${v?.toFixed(2)}`).join(', ')}`);

@@ -4,7 +4,7 @@
 // mirrored on <body data-state data-phase data-error>.
 //
 // URL parameters: autostart=1, token=..., res=WIDTHxHEIGHT, max_faces=N, refine=0|1, smoothing=0|1,
-// detector=short|full, annotated_video=0|1, codec=vp8|h264, recv_video=0|1,
+// detector=short|full, annotated_video=0|1, model=mesh|landmarker, codec=vp8|h264, recv_video=0|1,
 // latency=auto|script|streams|none, mirror=0|1.
 
 import {
@@ -59,6 +59,7 @@ function initialOptions() {
   options.smoothing = flag('smoothing', options.smoothing);
   if (validOption('detector', params.get('detector'))) options.detector = params.get('detector');
   options.annotated_video = flag('annotated_video', options.annotated_video);
+  if (validOption('model', params.get('model'))) options.model = params.get('model');
   return options;
 }
 
@@ -78,7 +79,7 @@ const latencyWanted = params.get('latency') ?? 'auto';
 const pageToken = params.get('token') ?? undefined; // forwarded to the server as /ws?token=
 
 const speakup = {
-  protocol: 1,
+  protocol: 2,
   state: 'idle', // 'idle' | 'connecting' | 'connected' | 'error'
   phase: '', // while connecting: 'camera' | 'signaling' | 'negotiating' | 'ice'
   stateHistory: [], // every change: {state, phase, time}
@@ -468,7 +469,7 @@ function onServerOptions(options) {
 // server confirms them; without a session, resolves at once with the options to be sent.
 function setOptions(options) {
   try {
-    validateOptions(options);
+    validateOptions(options, speakup.options);
   } catch (error) {
     return Promise.reject(error);
   }

@@ -36,6 +36,7 @@ CLI::App* pipeline_command = nullptr;
 CLI::App* e2e_command = nullptr;
 CLI::App* capacity_command = nullptr;
 int e2e_seconds = 20;
+std::string e2e_model = "mesh";
 
 struct Result {
   std::string model;
@@ -72,6 +73,9 @@ CLI::App* AddBenchCommand(CLI::App& app) {
   e2e_command = bench->add_subcommand("e2e", "Headless Chromium streaming 640x480 at 30 fps through speakup serve: "
                                              "results per second and round-trip latency");
   e2e_command->add_option("--duration", e2e_seconds, "Seconds to measure")->check(CLI::Range(2, 600))->capture_default_str();
+  e2e_command->add_option("--model", e2e_model, "The session option model: mesh, or landmarker (52 blendshapes)")
+      ->check(CLI::IsMember({"mesh", "landmarker"}))
+      ->capture_default_str();
   e2e_command->add_flag("--json", options.json, "Print JSON instead of text");
   capacity_command = bench->add_subcommand("capacity", "Concurrent 30 fps clients the server holds (>= 95% of frames "
                                                        "answered, p95 <= 100 ms), CPU and memory per stream");
@@ -160,7 +164,8 @@ int RunPipelineBench() {
 // server it starts.
 int RunE2eBench(const char* self) {
   const std::string command = "node '" SPEAKUP_SOURCE_DIR "/bench/e2e.mjs' --bin '" + std::string(self) +
-                              "' --duration " + std::to_string(e2e_seconds) + (options.json ? " --json" : "");
+                              "' --duration " + std::to_string(e2e_seconds) + " --model " + e2e_model +
+                              (options.json ? " --json" : "");
   const int status = std::system(command.c_str());
   return status == 0 ? 0 : 1;
 }

@@ -34,6 +34,9 @@ CLI::App* AddLoadgenCommand(CLI::App& app) {
   command->add_option("--faulty", options.faulty_clients, "How many clients (the first ones) have --fault (default: all)");
   command->add_option("--freeze-after", options.freeze_after_s, "With --fault freeze: seconds of streaming before it")
       ->capture_default_str();
+  command->add_option("--model", options.model, "The session option model: mesh, or landmarker (52 blendshapes)")
+      ->check(CLI::IsMember({"mesh", "landmarker"}))
+      ->capture_default_str();
   command->add_flag("--json", json_output, "Print the report as JSON");
   command->add_flag("--quiet", options.quiet, "No progress lines");
   return command;

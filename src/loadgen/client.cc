@@ -60,8 +60,8 @@ void CorruptPacket(GstBuffer* buffer, const std::string& codec);
 
 }  // namespace
 
-LoadClient::LoadClient(int id, const EncodedVideo& video, Fault fault, GMainContext* context)
-    : id_(id), video_(video), fault_(fault), context_(context) {}
+LoadClient::LoadClient(int id, const EncodedVideo& video, Fault fault, GMainContext* context, std::string model)
+    : id_(id), video_(video), fault_(fault), context_(context), model_(std::move(model)) {}
 
 LoadClient::~LoadClient() { Stop(); }
 
@@ -163,6 +163,7 @@ void LoadClient::OnSignalingText(const std::string& text) {
   }
   const std::string type = message["type"];
   if (type == "welcome") {
+    if (model_ != "mesh") Send(json{{"type", "options"}, {"options", {{"model", model_}}}}.dump());
     Status built = BuildPipeline();
     if (!built.ok()) {
       AddError(built.message());
@@ -466,6 +467,10 @@ void LoadClient::OnResultMessage(GBytes* bytes) {
     return;
   }
   frames_[found->second].answered = now;
+  for (const face::Face& f : decoded->faces) {
+    faces_++;
+    if (f.blendshapes.size() == static_cast<size_t>(face::kBlendshapeCount)) faces_with_blendshapes_++;
+  }
 }
 
 void LoadClient::TearDownPipeline() {
@@ -515,6 +520,8 @@ ClientReport LoadClient::Report(Clock::time_point window_start, Clock::time_poin
     latencies.push_back(std::chrono::duration<double, std::milli>(frame.answered - frame.sent).count());
   }
   report.bad_results = bad_results_;
+  report.faces = faces_;
+  report.faces_with_blendshapes = faces_with_blendshapes_;
   report.errors = errors_;
   report.bye = bye_;
   latencies_ms.insert(latencies_ms.end(), latencies.begin(), latencies.end());

@@ -32,7 +32,8 @@ using Clock = std::chrono::steady_clock;
 
 class LoadClient : public std::enable_shared_from_this<LoadClient> {
  public:
-  LoadClient(int id, const EncodedVideo& video, Fault fault, GMainContext* context);
+  // `model`: the session option sent after `welcome` unless it is the default "mesh".
+  LoadClient(int id, const EncodedVideo& video, Fault fault, GMainContext* context, std::string model = "mesh");
   ~LoadClient();
 
   // Main context.
@@ -84,6 +85,7 @@ class LoadClient : public std::enable_shared_from_this<LoadClient> {
   const EncodedVideo& video_;
   const Fault fault_;
   GMainContext* context_;
+  std::string model_;  // the session option `model`
 
   // Main context.
   media::GObjectPtr<SoupWebsocketConnection> socket_;
@@ -113,6 +115,7 @@ class LoadClient : public std::enable_shared_from_this<LoadClient> {
   std::deque<bool> corrupt_flags_;  // one per pushed frame, taken by the RTP probe
   bool corrupting_ = false;          // the frame now leaving the payloader is being corrupted
   uint64_t bad_results_ = 0;
+  uint64_t faces_ = 0, faces_with_blendshapes_ = 0;
   std::vector<std::string> errors_;
   std::string bye_;
 };

@@ -181,7 +181,7 @@ Expected<LoadReport> RunLoad(const EncodedVideo& video, const LoadOptions& optio
   std::vector<std::shared_ptr<LoadClient>> clients;
   for (int i = 0; i < options.clients; ++i) {
     const Fault fault = i < options.faulty_clients ? options.fault : Fault::kNone;
-    clients.push_back(std::make_shared<LoadClient>(i, video, fault, context.get()));
+    clients.push_back(std::make_shared<LoadClient>(i, video, fault, context.get(), options.model));
   }
   Pacer pacer(video, clients, fps, options.freeze_after_s);
 
@@ -242,6 +242,8 @@ Expected<LoadReport> RunLoad(const EncodedVideo& video, const LoadOptions& optio
     report.frames_sent += one.frames_sent;
     report.results += one.results;
     report.bad_results += one.bad_results;
+    report.faces += one.faces;
+    report.faces_with_blendshapes += one.faces_with_blendshapes;
     if (one.streamed) report.clients_streamed++;
     report.per_client.push_back(std::move(one));
   }
@@ -252,7 +254,7 @@ Expected<LoadReport> RunLoad(const EncodedVideo& video, const LoadOptions& optio
 std::string ReportText(const LoadReport& report) {
   std::ostringstream out;
   out << "client  fault     frames  results  answered  p50 ms  p95 ms  p99 ms  errors\n";
-  char line[256];
+  char line[384];
   for (const ClientReport& client : report.per_client) {
     const double answered = client.frames_sent ? 100.0 * client.results / client.frames_sent : 0;
     std::snprintf(line, sizeof(line), "%6d  %-8s  %6llu  %7llu  %7.1f%%  %6.1f  %6.1f  %6.1f  %zu\n", client.id,
@@ -265,11 +267,13 @@ std::string ReportText(const LoadReport& report) {
   }
   std::snprintf(line, sizeof(line),
                 "overall: %d clients (%d streamed), %.1f s: %llu frames sent, %llu results (%.1f%%), latency p50 %.1f "
-                "ms, p95 %.1f ms, p99 %.1f ms, max %.1f ms; %llu bad results\n",
+                "ms, p95 %.1f ms, p99 %.1f ms, max %.1f ms; %llu bad results; %llu faces, %llu with blendshapes\n",
                 report.clients, report.clients_streamed, report.duration_s,
                 static_cast<unsigned long long>(report.frames_sent), static_cast<unsigned long long>(report.results),
                 100.0 * report.answered_fraction(), report.latency.p50_ms, report.latency.p95_ms, report.latency.p99_ms,
-                report.latency.max_ms, static_cast<unsigned long long>(report.bad_results));
+                report.latency.max_ms, static_cast<unsigned long long>(report.bad_results),
+                static_cast<unsigned long long>(report.faces),
+                static_cast<unsigned long long>(report.faces_with_blendshapes));
   out << line;
   return out.str();
 }
@@ -283,6 +287,8 @@ std::string ReportJson(const LoadReport& report) {
                        {"frames_sent", client.frames_sent},
                        {"results", client.results},
                        {"bad_results", client.bad_results},
+                       {"faces", client.faces},
+                       {"faces_with_blendshapes", client.faces_with_blendshapes},
                        {"latency", LatencyJson(client.latency)},
                        {"errors", client.errors},
                        {"bye", client.bye}});
@@ -294,6 +300,8 @@ std::string ReportJson(const LoadReport& report) {
                         {"results", report.results},
                         {"answered", report.answered_fraction()},
                         {"bad_results", report.bad_results},
+                        {"faces", report.faces},
+                        {"faces_with_blendshapes", report.faces_with_blendshapes},
                         {"latency", LatencyJson(report.latency)},
                         {"per_client", clients}};
   return out.dump();

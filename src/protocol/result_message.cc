@@ -7,7 +7,7 @@ namespace speakup::protocol {
 namespace {
 
 constexpr size_t kHeaderBytes = 36;
-constexpr size_t kFaceFixedBytes = 104;  // everything in a face record but the landmarks
+constexpr size_t kFaceFixedBytes = 104;  // everything in a face record but the landmarks and blendshapes
 
 class Writer {
  public:
@@ -45,7 +45,7 @@ class Reader {
 std::vector<uint8_t> EncodeResult(const face::FaceResult& result, const ResultHeader& header) {
   static_assert(std::endian::native == std::endian::little, "the wire format is little-endian");
   size_t size = kHeaderBytes;
-  for (const face::Face& f : result.faces) size += kFaceFixedBytes + 12 * f.landmarks.size();
+  for (const face::Face& f : result.faces) size += kFaceFixedBytes + 12 * f.landmarks.size() + 4 * f.blendshapes.size();
   std::vector<uint8_t> out;
   out.reserve(size);
   Writer w(out);
@@ -65,7 +65,7 @@ std::vector<uint8_t> EncodeResult(const face::FaceResult& result, const ResultHe
     w.Put<float>(f.score);
     for (float v : {f.box.x, f.box.y, f.box.width, f.box.height}) w.Put<float>(v);
     w.Put<uint16_t>(static_cast<uint16_t>(f.landmarks.size()));
-    w.Put<uint16_t>(0);
+    w.Put<uint16_t>(static_cast<uint16_t>(f.blendshapes.size()));
     for (const face::Landmark& p : f.landmarks) {
       w.Put<float>(p.x);
       w.Put<float>(p.y);
@@ -73,6 +73,7 @@ std::vector<uint8_t> EncodeResult(const face::FaceResult& result, const ResultHe
     }
     for (float v : f.pose) w.Put<float>(v);
     for (float v : {f.yaw, f.pitch, f.roll}) w.Put<float>(v);
+    for (float v : f.blendshapes) w.Put<float>(v);
   }
   return out;
 }
@@ -86,7 +87,10 @@ Expected<DecodedResult> DecodeResult(std::span<const uint8_t> message) {
       !r.Get(decoded.header.sequence) || !r.Get(width) || !r.Get(height)) {
     return Error("result message too short for its header (" + std::to_string(message.size()) + " bytes)");
   }
-  if (version != kProtocolVersion) return Error("result message has protocol version " + std::to_string(version) + ", expected 1");
+  if (version != kProtocolVersion) {
+    return Error("result message has protocol version " + std::to_string(version) + ", expected " +
+                 std::to_string(kProtocolVersion));
+  }
   ResultTimings& t = decoded.header.timings;
   if (!r.Get(t.queue_ms) || !r.Get(t.detect_ms) || !r.Get(t.landmarks_ms) || !r.Get(t.geometry_ms) || !r.Get(t.total_ms)) {
     return Error("result message too short for its timings");
@@ -97,17 +101,24 @@ Expected<DecodedResult> DecodeResult(std::span<const uint8_t> message) {
   for (uint16_t i = 0; i < faces; ++i) {
     face::Face f;
     uint32_t id = 0;
-    uint16_t count = 0, reserved = 0;
+    uint16_t count = 0, blendshapes = 0;
     if (!r.Get(id) || !r.Get(f.score) || !r.Get(f.box.x) || !r.Get(f.box.y) || !r.Get(f.box.width) ||
-        !r.Get(f.box.height) || !r.Get(count) || !r.Get(reserved)) {
+        !r.Get(f.box.height) || !r.Get(count) || !r.Get(blendshapes)) {
       return Error("result message truncated in face " + std::to_string(i));
     }
-    if (r.remaining() < 12u * count + 76u) return Error("result message truncated in the landmarks of face " + std::to_string(i));
+    if (r.remaining() < 12u * count + 76u + 4u * blendshapes) {
+      return Error("result message truncated in face " + std::to_string(i) + " (" + std::to_string(count) +
+                   " landmarks, " + std::to_string(blendshapes) + " blendshapes need " +
+                   std::to_string(12u * count + 76u + 4u * blendshapes) + " more bytes, " +
+                   std::to_string(r.remaining()) + " left)");
+    }
     f.id = static_cast<int>(id);
     f.landmarks.resize(count);
     for (face::Landmark& p : f.landmarks) r.Get(p.x), r.Get(p.y), r.Get(p.z);
     for (float& v : f.pose) r.Get(v);
     r.Get(f.yaw), r.Get(f.pitch), r.Get(f.roll);
+    f.blendshapes.resize(blendshapes);
+    for (float& v : f.blendshapes) r.Get(v);
     decoded.faces.push_back(std::move(f));
   }
   if (r.remaining() != 0) return Error("result message has " + std::to_string(r.remaining()) + " bytes after its last face");

@@ -60,6 +60,14 @@ std::variant<OptionsUpdate, SignalingError> ParseOptionsObject(const json& optio
       } else {
         return Bad("'detector' must be \"short\" or \"full\"");
       }
+    } else if (key == "model") {
+      if (value == "mesh") {
+        update.model = face::LandmarkModel::kMesh;
+      } else if (value == "landmarker") {
+        update.model = face::LandmarkModel::kLandmarker;
+      } else {
+        return Bad("'model' must be \"mesh\" or \"landmarker\"");
+      }
     } else {
       return Bad("unknown option '" + key + "'");
     }
@@ -81,17 +89,30 @@ std::variant<json, SignalingError> ParseObject(std::string_view text) {
 
 }  // namespace
 
+std::optional<SignalingError> SessionOptions::Check(const OptionsUpdate& update) const {
+  SessionOptions after = *this;
+  after.Apply(update);
+  if (after.model == face::LandmarkModel::kLandmarker && after.refine) {
+    return Bad(
+        "'refine' is for the mesh model: the landmarker always gives 478 points; send \"refine\": false with "
+        "\"model\": \"landmarker\"");
+  }
+  return std::nullopt;
+}
+
 void SessionOptions::Apply(const OptionsUpdate& update) {
   if (update.max_faces) max_faces = *update.max_faces;
   if (update.refine) refine = *update.refine;
   if (update.smoothing) smoothing = *update.smoothing;
   if (update.detector) detector = *update.detector;
   if (update.annotated_video) annotated_video = *update.annotated_video;
+  if (update.model) model = *update.model;
 }
 
 face::PipelineOptions SessionOptions::ToPipeline() const {
   face::PipelineOptions options;
   options.max_faces = max_faces;
+  options.model = model;
   options.refine = refine;
   options.smoothing = smoothing;
   options.detector = detector;
@@ -270,7 +291,7 @@ std::string WelcomeJson(const std::string& session, int max_width, int max_heigh
   return Dump(json{
       {"type", "welcome"},
       {"session", session},
-      {"protocol", 1},
+      {"protocol", kSignalingProtocol},
       {"limits", {{"max_message_bytes", kMaxSignalingBytes}, {"max_width", max_width}, {"max_height", max_height}}}});
 }
 
@@ -287,7 +308,8 @@ std::string OptionsJson(const SessionOptions& o) {
                      {"refine", o.refine},
                      {"smoothing", o.smoothing},
                      {"detector", o.detector == face::DetectorKind::kFullRange ? "full" : "short"},
-                     {"annotated_video", o.annotated_video}}}});
+                     {"annotated_video", o.annotated_video},
+                     {"model", o.model == face::LandmarkModel::kLandmarker ? "landmarker" : "mesh"}}}});
 }
 
 std::string ErrorJson(const std::string& code, const std::string& message) {

@@ -235,9 +235,13 @@ void Session::OnOptions(const protocol::OptionsUpdate& update) {
   std::string reply;
   {
     std::lock_guard lock(options_mutex_);
-    options_.Apply(update);
-    options_changed_ = true;
-    reply = protocol::OptionsJson(options_);
+    if (auto refusal = options_.Check(update)) {
+      reply = protocol::ErrorJson(refusal->code, refusal->message);  // nothing of the update is applied
+    } else {
+      options_.Apply(update);
+      options_changed_ = true;
+      reply = protocol::OptionsJson(options_);
+    }
   }
   Send(reply);
 }

@@ -72,6 +72,47 @@ try {
   const back = await waitForPage(page, () => window.speakup.lastResult?.faces?.[0]?.landmarks?.length === 468 * 3, null, 5000);
   check('back to 468 with the full-range detector, still one face', back &&
     (await page.evaluate(() => window.speakup.lastResult.faces.length)) === 1);
+  // The Face Landmarker: 478 points and 52 blendshapes per face, through the real server.
+  const model = await page.evaluate(() => window.speakup.setOptions({ model: 'landmarker', max_faces: 1 })
+    .then((o) => o.model, (error) => `refused: ${error.message}`));
+  check('model landmarker is confirmed by the server', model === 'landmarker', model);
+  const shapes = await waitForPage(page, () => {
+    const f = window.speakup.lastResult?.faces?.[0];
+    return f?.blendshapes?.length === 52 && f.landmarks.length === 478 * 3;
+  }, null, 10000);
+  const scores = await page.evaluate(() => Array.from(window.speakup.lastResult?.faces?.[0]?.blendshapes ?? []));
+  check('landmarker: 52 blendshapes and 478 landmarks come back', shapes &&
+    scores.every((s) => Number.isFinite(s) && s >= 0 && s <= 1), JSON.stringify(scores.slice(0, 8)));
+  const refused = await page.evaluate(() => window.speakup.setOptions({ refine: true })
+    .then(() => 'applied', (error) => error.message));
+  check('the page refuses refine with the landmarker', /refine/.test(refused), refused);
+  // The server's own check, on a socket of its own (options may come before any offer).
+  const raw = await page.evaluate(async (wsUrl) => {
+    const ws = new WebSocket(wsUrl);
+    const got = [];
+    ws.onmessage = (e) => got.push(JSON.parse(e.data));
+    await new Promise((r) => { ws.onopen = r; });
+    const wait = async (n) => { for (let i = 0; i < 50 && got.length < n; i++) await new Promise((r) => setTimeout(r, 100)); };
+    await wait(1);  // welcome
+    ws.send(JSON.stringify({ type: 'options', options: { model: 'landmarker' } }));
+    await wait(2);
+    ws.send(JSON.stringify({ type: 'options', options: { refine: true } }));
+    await wait(3);
+    ws.send(JSON.stringify({ type: 'options', options: { model: 'face' } }));
+    await wait(4);
+    ws.close();
+    return got;
+  }, server.url.replace('http', 'ws') + 'ws');
+  check('the server: welcome with protocol 2, model landmarker confirmed, refine refused, a bad model refused',
+    raw[0]?.protocol === 2 && raw[1]?.options?.model === 'landmarker' && raw[1]?.options?.refine === false &&
+    raw[2]?.code === 'bad_message' && /refine/.test(raw[2]?.message) && raw[3]?.code === 'bad_message' &&
+    /model/.test(raw[3]?.message), JSON.stringify(raw));
+  await page.evaluate(() => window.speakup.setOptions({ model: 'mesh' }));
+  const mesh = await waitForPage(page, () => {
+    const f = window.speakup.lastResult?.faces?.[0];
+    return f?.blendshapes?.length === 0 && f.landmarks.length === 468 * 3;
+  }, null, 5000);
+  check('back to the mesh: 468 landmarks, no blendshapes', mesh);
   await page.evaluate(() => window.speakup.setOptions({ annotated_video: true }));
   // The server's VP8 track with the mesh drawn: decoded (inbound-rtp) and painted in the page's <video>.
   const annotated = await waitForPage(page, () => (window.speakup.annotated?.framesShown ?? 0) > 30 &&

@@ -9,7 +9,7 @@ import { PeerSession } from './peer.js';
 import { decodeResult } from './protocol.js';
 import { FrameClock, chooseLatencyMethod } from './latency.js';
 
-export const SIGNALING_PROTOCOL = 1;
+export const SIGNALING_PROTOCOL = 2;
 
 // ---------------------------------------------------------------------------------------------
 // Options (docs/protocol.md, "Options")
@@ -20,6 +20,7 @@ export const DEFAULT_OPTIONS = Object.freeze({
   smoothing: true,
   detector: 'short',
   annotated_video: false,
+  model: 'mesh',
 });
 
 const OPTION_CHECKS = {
@@ -28,14 +29,21 @@ const OPTION_CHECKS = {
   smoothing: (v) => typeof v === 'boolean',
   detector: (v) => v === 'short' || v === 'full',
   annotated_video: (v) => typeof v === 'boolean',
+  model: (v) => v === 'mesh' || v === 'landmarker',
 };
 
-// Throws a TypeError naming the first unknown option or bad value; a partial set is fine.
-export function validateOptions(options) {
+// Throws a TypeError naming the first unknown option or bad value; a partial set is fine. `current`
+// (the options in effect) is for the one rule across fields: `refine` is for the mesh model, and the
+// server refuses the landmarker with refine on.
+export function validateOptions(options, current = {}) {
   if (!options || typeof options !== 'object' || Array.isArray(options)) throw new TypeError('options must be an object');
   for (const [key, value] of Object.entries(options)) {
     if (!Object.hasOwn(OPTION_CHECKS, key)) throw new TypeError(`unknown option '${key}'`);
     if (!OPTION_CHECKS[key](value)) throw new TypeError(`bad value for option '${key}': ${JSON.stringify(value)}`);
+  }
+  const after = { ...current, ...options };
+  if (after.model === 'landmarker' && after.refine === true) {
+    throw new TypeError("option 'refine' is for the mesh model: set refine false with model 'landmarker'");
   }
   return options;
 }
@@ -379,7 +387,7 @@ export class SpeakUpClient {
   // optionsTimeoutMs, or the session ending. Options asked for before the offer go with it.
   setOptions(options) {
     try {
-      validateOptions(options);
+      validateOptions(options, this.options);
     } catch (error) {
       return Promise.reject(error);
     }

@@ -4,11 +4,26 @@
 // decodeResult() turns one message into a plain object; encodeResultForTest() builds a message from
 // the same shape (tests and fake servers use it). Works in browsers and in Node (no DOM needed).
 
-export const PROTOCOL_VERSION = 1;
+// Version 2 added the blendshape scores to each face record; only version 2 is decoded.
+export const PROTOCOL_VERSION = 2;
 export const HEADER_BYTES = 36;
-// Fixed part of a face record: id, score, box (4), count + reserved, pose (16), yaw/pitch/roll.
+// Fixed part of a face record: id, score, box (4), landmark and blendshape counts, pose (16),
+// yaw/pitch/roll.
 export const FACE_FIXED_BYTES = 104;
 export const LANDMARK_COUNTS = Object.freeze([468, 478]);
+// 0 for the mesh model, 52 for the Face Landmarker (option `model: "landmarker"`).
+export const BLENDSHAPE_COUNTS = Object.freeze([0, 52]);
+// The landmarker's blendshapes in message order (MediaPipe's); index 0 is "_neutral".
+export const BLENDSHAPE_NAMES = Object.freeze([
+  '_neutral', 'browDownLeft', 'browDownRight', 'browInnerUp', 'browOuterUpLeft', 'browOuterUpRight', 'cheekPuff',
+  'cheekSquintLeft', 'cheekSquintRight', 'eyeBlinkLeft', 'eyeBlinkRight', 'eyeLookDownLeft', 'eyeLookDownRight',
+  'eyeLookInLeft', 'eyeLookInRight', 'eyeLookOutLeft', 'eyeLookOutRight', 'eyeLookUpLeft', 'eyeLookUpRight',
+  'eyeSquintLeft', 'eyeSquintRight', 'eyeWideLeft', 'eyeWideRight', 'jawForward', 'jawLeft', 'jawOpen', 'jawRight',
+  'mouthClose', 'mouthDimpleLeft', 'mouthDimpleRight', 'mouthFrownLeft', 'mouthFrownRight', 'mouthFunnel',
+  'mouthLeft', 'mouthLowerDownLeft', 'mouthLowerDownRight', 'mouthPressLeft', 'mouthPressRight', 'mouthPucker',
+  'mouthRight', 'mouthRollLower', 'mouthRollUpper', 'mouthShrugLower', 'mouthShrugUpper', 'mouthSmileLeft',
+  'mouthSmileRight', 'mouthStretchLeft', 'mouthStretchRight', 'mouthUpperUpLeft', 'mouthUpperUpRight',
+  'noseSneerLeft', 'noseSneerRight']);
 export const FLAG_DETECTED = 1;
 
 export class ProtocolError extends Error {
@@ -18,8 +33,8 @@ export class ProtocolError extends Error {
   }
 }
 
-export function faceRecordBytes(landmarkCount) {
-  return FACE_FIXED_BYTES + 12 * landmarkCount;
+export function faceRecordBytes(landmarkCount, blendshapeCount = 0) {
+  return FACE_FIXED_BYTES + 12 * landmarkCount + 4 * blendshapeCount;
 }
 
 // Float32Array views straight onto the message need a little-endian machine (every browser today);
@@ -48,7 +63,7 @@ function readFloats(view, bytes, offset, count) {
 }
 
 // Decodes one result message. Throws ProtocolError naming the problem (wrong version, truncated
-// header or face record, bad landmark count, trailing bytes).
+// header or face record, bad landmark or blendshape count, trailing bytes).
 export function decodeResult(message) {
   const bytes = asBytes(message);
   const size = bytes.byteLength;
@@ -92,11 +107,17 @@ export function decodeResult(message) {
       throw new ProtocolError(
         `face ${f} of ${faceCount} has ${count} landmarks (expected ${LANDMARK_COUNTS.join(' or ')}) at offset ${offset}`);
     }
-    const recordBytes = faceRecordBytes(count);
+    const blendshapeCount = view.getUint16(offset + 26, true);
+    if (!BLENDSHAPE_COUNTS.includes(blendshapeCount)) {
+      throw new ProtocolError(
+        `face ${f} of ${faceCount} has ${blendshapeCount} blendshapes (expected ${BLENDSHAPE_COUNTS.join(' or ')}) ` +
+        `at offset ${offset}`);
+    }
+    const recordBytes = faceRecordBytes(count, blendshapeCount);
     if (size - offset < recordBytes) {
       throw new ProtocolError(
         `result message truncated in face ${f} of ${faceCount}: ${size - offset} bytes left at offset ${offset}, ` +
-        `the record with ${count} landmarks needs ${recordBytes}`);
+        `the record with ${count} landmarks and ${blendshapeCount} blendshapes needs ${recordBytes}`);
     }
     const poseOffset = offset + 28 + 12 * count;
     result.faces.push({
@@ -114,6 +135,8 @@ export function decodeResult(message) {
       yaw: view.getFloat32(poseOffset + 64, true),
       pitch: view.getFloat32(poseOffset + 68, true),
       roll: view.getFloat32(poseOffset + 72, true),
+      // Empty for the mesh model; 52 scores in BLENDSHAPE_NAMES order for the landmarker.
+      blendshapes: readFloats(view, bytes, poseOffset + 76, blendshapeCount),
     });
     offset += recordBytes;
   }
@@ -124,20 +147,22 @@ export function decodeResult(message) {
   return result;
 }
 
-// The byte size of a message with these faces' landmark counts.
-export function resultMessageBytes(landmarkCounts) {
-  return HEADER_BYTES + landmarkCounts.reduce((sum, n) => sum + faceRecordBytes(n), 0);
+// The byte size of a message with these faces' landmark counts (and blendshape counts, 0 if absent).
+export function resultMessageBytes(landmarkCounts, blendshapeCounts = []) {
+  return HEADER_BYTES + landmarkCounts.reduce((sum, n, i) => sum + faceRecordBytes(n, blendshapeCounts[i] ?? 0), 0);
 }
 
 const IDENTITY = [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1];
 
 // Builds a result message (ArrayBuffer) from the decoded shape. Missing fields default to zero
-// (pose to the identity, landmarks to zeros, landmark count to landmarks.length / 3 or 468).
+// (pose to the identity, landmarks to zeros, landmark count to landmarks.length / 3 or 468,
+// blendshape count to blendshapes.length or 0).
 // `version` and `flags` may be set to anything to build bad messages; `detected` sets flag bit 0.
 export function encodeResultForTest(result = {}) {
   const faces = result.faces ?? [];
   const counts = faces.map((face) => face.landmarkCount ?? (face.landmarks ? face.landmarks.length / 3 : 468));
-  const buffer = new ArrayBuffer(resultMessageBytes(counts));
+  const blendshapeCounts = faces.map((face) => face.blendshapeCount ?? face.blendshapes?.length ?? 0);
+  const buffer = new ArrayBuffer(resultMessageBytes(counts, blendshapeCounts));
   const view = new DataView(buffer);
   const flags = result.flags ?? (result.detected ? FLAG_DETECTED : 0);
   view.setUint8(0, result.version ?? PROTOCOL_VERSION);
@@ -163,7 +188,7 @@ export function encodeResultForTest(result = {}) {
     view.setFloat32(offset + 16, box.width ?? 0, true);
     view.setFloat32(offset + 20, box.height ?? 0, true);
     view.setUint16(offset + 24, count, true);
-    view.setUint16(offset + 26, 0, true);
+    view.setUint16(offset + 26, blendshapeCounts[f], true);
     const landmarks = face.landmarks ?? [];
     for (let i = 0; i < 3 * count; ++i) view.setFloat32(offset + 28 + 4 * i, landmarks[i] ?? 0, true);
     const poseOffset = offset + 28 + 12 * count;
@@ -172,7 +197,9 @@ export function encodeResultForTest(result = {}) {
     view.setFloat32(poseOffset + 64, face.yaw ?? 0, true);
     view.setFloat32(poseOffset + 68, face.pitch ?? 0, true);
     view.setFloat32(poseOffset + 72, face.roll ?? 0, true);
-    offset += faceRecordBytes(count);
+    const blendshapes = face.blendshapes ?? [];
+    for (let i = 0; i < blendshapeCounts[f]; ++i) view.setFloat32(poseOffset + 76 + 4 * i, blendshapes[i] ?? 0, true);
+    offset += faceRecordBytes(count, blendshapeCounts[f]);
   });
   return buffer;
 }
@@ -189,6 +216,7 @@ export function resultToPlain(result) {
       box: { ...face.box },
       landmarks: Array.from(face.landmarks),
       pose: Array.from(face.pose),
+      blendshapes: Array.from(face.blendshapes ?? []),
     })),
   };
 }

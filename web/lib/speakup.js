@@ -27,6 +27,7 @@ export {
   ProtocolError,
   PROTOCOL_VERSION,
   FLAG_DETECTED,
+  BLENDSHAPE_NAMES,
 } from './protocol.js';
 export { chooseLatencyMethod } from './latency.js';
 export { Overlay2D } from './render2d.js';

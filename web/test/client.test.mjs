@@ -177,7 +177,7 @@ function fakeStream(width = 640, height = 480) {
 }
 
 const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
-const WELCOME = { type: 'welcome', session: 's1', protocol: 1, limits: { max_message_bytes: 65536, max_width: 1920, max_height: 1080 } };
+const WELCOME = { type: 'welcome', session: 's1', protocol: 2, limits: { max_message_bytes: 65536, max_width: 1920, max_height: 1080 } };
 
 // Records every event of a client, in order, as [name, payload].
 function record(client) {
@@ -229,7 +229,13 @@ test('signalingUrl without a URL: this page\'s server at /ws', () => {
 });
 
 test('options: defaults, partial sets, bad names and values', () => {
-  assert.deepEqual(DEFAULT_OPTIONS, { max_faces: 1, refine: false, smoothing: true, detector: 'short', annotated_video: false });
+  assert.deepEqual(DEFAULT_OPTIONS,
+    { max_faces: 1, refine: false, smoothing: true, detector: 'short', annotated_video: false, model: 'mesh' });
+  assert.doesNotThrow(() => validateOptions({ model: 'landmarker' }));
+  assert.throws(() => validateOptions({ model: 'blendshapes' }), /bad value for option 'model'/);
+  assert.throws(() => validateOptions({ model: 'landmarker', refine: true }), /'refine' is for the mesh model/);
+  assert.throws(() => validateOptions({ refine: true }, { ...DEFAULT_OPTIONS, model: 'landmarker' }), /refine/);
+  assert.doesNotThrow(() => validateOptions({ model: 'landmarker', refine: false }, { ...DEFAULT_OPTIONS, refine: true }));
   assert.doesNotThrow(() => validateOptions({ max_faces: 8, detector: 'full' }));
   assert.throws(() => validateOptions({ nonsense: 1 }), /unknown option 'nonsense'/);
   assert.throws(() => validateOptions({ max_faces: 9 }), /bad value for option 'max_faces': 9/);
@@ -263,7 +269,7 @@ test('connect() checks its arguments at once', () => {
 test('a session: welcome, offer, options, connected, results, options changes, close', async () => {
   const { client, rec, ws, pc } = await negotiated({ options: { refine: true }, token: 'tok en' });
   assert.equal(ws.url, 'ws://server.test/ws?token=tok%20en');
-  assert.deepEqual(rec.of('welcome')[0], { session: 's1', protocol: 1, limits: WELCOME.limits });
+  assert.deepEqual(rec.of('welcome')[0], { session: 's1', protocol: 2, limits: WELCOME.limits });
   assert.deepEqual(ws.types(), ['offer', 'options']);
   assert.equal(ws.sent[0].sdp, 'v=0 fake offer');
   assert.deepEqual(ws.sent[1].options, { ...DEFAULT_OPTIONS, refine: true });

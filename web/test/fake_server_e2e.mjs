@@ -28,7 +28,7 @@ function welcome(conn, id, small = false) {
   conn.send({
     type: 'welcome',
     session: `fake-${id}`,
-    protocol: 1,
+    protocol: 2,
     limits: small
       ? { max_message_bytes: 65536, max_width: 320, max_height: 240 }
       : { max_message_bytes: 65536, max_width: 1920, max_height: 1080 },
@@ -152,7 +152,7 @@ try {
     const client = lastClient();
     check('token forwarded to the WebSocket URL', client.query.token === 's3cr t', JSON.stringify(client.query));
     check('offer first, then options with every field', client.received[0]?.type === 'offer' &&
-      client.received.some((m) => m.type === 'options' && Object.keys(m.options).length === 5),
+      client.received.some((m) => m.type === 'options' && Object.keys(m.options).length === 6),
     client.received.map((m) => m.type).join(','));
     const offerSdp = client.received[0]?.sdp ?? '';
     const sections = offerSdp.split(/^(?=m=)/m).slice(1);
@@ -208,6 +208,17 @@ try {
       maxFaces: document.getElementById('opt-max-faces').value,
     }));
     check('option controls follow setOptions', controls.refine && controls.maxFaces === '2', JSON.stringify(controls));
+
+    // The landmarker: 52 blendshapes per face, decoded by the page; refine must go off with it.
+    const model = await page.evaluate(() => window.speakup.setOptions({ model: 'landmarker', refine: false })
+      .then((o) => o.model, (e) => e.message));
+    check('model landmarker confirmed', model === 'landmarker', model);
+    const shapes = await page.waitForFunction(() => window.speakup.lastResult?.faces[0]?.blendshapes.length === 52 &&
+      window.speakup.lastResult.faces[0].landmarkCount === 478, null, { timeout: 5000 }).then(() => true, () => false);
+    check('landmarker -> 478 points and 52 blendshapes per face', shapes);
+    const plain = await page.evaluate(() => window.speakup.lastResultPlain().faces[0].blendshapes.length);
+    check('lastResultPlain keeps the blendshapes', plain === 52, String(plain));
+    await page.evaluate(() => window.speakup.setOptions({ model: 'mesh', refine: true }));
 
     // Annotated video on the same m-line.
     await page.evaluate(() => window.speakup.setOptions({ annotated_video: true }));

@@ -9,17 +9,18 @@ import {
   faceRecordBytes,
   resultToPlain,
   ProtocolError,
+  BLENDSHAPE_NAMES,
 } from '../lib/protocol.js';
 
 const f32 = (x) => Math.fround(x);
 
 // A message written byte by byte with a DataView, following the table in docs/protocol.md and
-// independent of encodeResultForTest.
+// independent of encodeResultForTest. A face is {n: landmarks, b: blendshapes (0 when absent)}.
 function handBuilt({ faces }) {
-  const size = 36 + faces.reduce((sum, face) => sum + 104 + 12 * face.n, 0);
+  const size = 36 + faces.reduce((sum, face) => sum + 104 + 12 * face.n + 4 * (face.b ?? 0), 0);
   const buffer = new ArrayBuffer(size);
   const v = new DataView(buffer);
-  v.setUint8(0, 1); // version
+  v.setUint8(0, 2); // version
   v.setUint8(1, 1); // flags: detection ran
   v.setUint16(2, faces.length, true);
   v.setUint32(4, 0xfedcba98, true); // RTP timestamp (above 2^31: must stay unsigned)
@@ -36,7 +37,7 @@ function handBuilt({ faces }) {
     v.setFloat32(o + 16, 300, true);
     v.setFloat32(o + 20, 310, true);
     v.setUint16(o + 24, face.n, true);
-    v.setUint16(o + 26, 0, true);
+    v.setUint16(o + 26, face.b ?? 0, true); // blendshape count
     for (let i = 0; i < face.n; ++i) {
       v.setFloat32(o + 28 + 12 * i, i + 0.5, true);
       v.setFloat32(o + 28 + 12 * i + 4, 1000 - i, true);
@@ -47,7 +48,8 @@ function handBuilt({ faces }) {
     v.setFloat32(p + 64, 10.5 + f, true); // yaw
     v.setFloat32(p + 68, -5.25, true); // pitch
     v.setFloat32(p + 72, 2.125, true); // roll
-    o += 104 + 12 * face.n;
+    for (let i = 0; i < (face.b ?? 0); ++i) v.setFloat32(p + 76 + 4 * i, i / 64, true);
+    o += 104 + 12 * face.n + 4 * (face.b ?? 0);
   });
   assert.equal(o, size);
   return buffer;
@@ -58,11 +60,49 @@ test('record sizes match the protocol table', () => {
   assert.equal(faceRecordBytes(478), 5840);
   assert.equal(resultMessageBytes([]), 36);
   assert.equal(resultMessageBytes([468, 478]), 36 + 5720 + 5840);
+  assert.equal(faceRecordBytes(478, 52), 5840 + 208);
+  assert.equal(resultMessageBytes([478, 478], [52, 52]), 36 + 2 * (5840 + 208));
+  assert.equal(BLENDSHAPE_NAMES.length, 52);
+  assert.equal(BLENDSHAPE_NAMES[0], '_neutral');
+  assert.equal(BLENDSHAPE_NAMES[25], 'jawOpen');
+});
+
+test('decodes a hand-built landmarker message: 478 points and 52 blendshapes after the pose', () => {
+  const r = decodeResult(handBuilt({ faces: [{ n: 478, b: 52 }, { n: 478, b: 52 }] }));
+  assert.equal(r.faces.length, 2);
+  r.faces.forEach((face, f) => {
+    assert.equal(face.landmarkCount, 478);
+    assert.ok(face.blendshapes instanceof Float32Array);
+    assert.deepEqual(Array.from(face.blendshapes), Array.from({ length: 52 }, (_, i) => i / 64));
+    assert.equal(face.roll, 2.125);
+    assert.equal(face.yaw, 10.5 + f);
+  });
+  const plain = JSON.parse(JSON.stringify(resultToPlain(r)));
+  assert.equal(plain.faces[1].blendshapes[51], 51 / 64);
+  // encodeResultForTest writes the same bytes.
+  const encoded = encodeResultForTest({ ...r, detected: true, faces: r.faces.map((face) => ({ ...face })) });
+  assert.deepEqual(new Uint8Array(encoded), new Uint8Array(handBuilt({ faces: [{ n: 478, b: 52 }, { n: 478, b: 52 }] })));
+});
+
+test('blendshape counts are checked: only 0 or 52, and never beyond the message', () => {
+  const full = new Uint8Array(encodeResultForTest({ faces: [{ landmarkCount: 478, blendshapeCount: 52 }] }));
+  assert.equal(full.length, 36 + 5840 + 208);
+  for (const cut of [36 + 5840, 36 + 5840 + 4, full.length - 1]) {
+    assert.throws(() => decodeResult(full.slice(0, cut)), /truncated in face 0 of 1.*52 blendshapes needs 6048/);
+  }
+  for (const count of [1, 51, 53, 0xffff]) {
+    const bad = full.slice();
+    new DataView(bad.buffer).setUint16(36 + 26, count, true);
+    assert.throws(() => decodeResult(bad), new RegExp(`${count} blendshapes \\(expected 0 or 52\\)`));
+  }
+  const none = full.slice();
+  new DataView(none.buffer).setUint16(36 + 26, 0, true);
+  assert.throws(() => decodeResult(none), /208 unexpected trailing bytes/);
 });
 
 test('decodes a hand-built message with two faces (468 and 478 points)', () => {
   const r = decodeResult(handBuilt({ faces: [{ n: 468 }, { n: 478 }] }));
-  assert.equal(r.version, 1);
+  assert.equal(r.version, 2);
   assert.equal(r.detected, true);
   assert.equal(r.rtpTimestamp, 0xfedcba98);
   assert.equal(r.sequence, 4242);
@@ -88,6 +128,8 @@ test('decodes a hand-built message with two faces (468 and 478 points)', () => {
     assert.equal(face.yaw, 10.5 + f);
     assert.equal(face.pitch, -5.25);
     assert.equal(face.roll, 2.125);
+    assert.ok(face.blendshapes instanceof Float32Array);
+    assert.equal(face.blendshapes.length, 0, 'mesh faces carry no blendshapes');
   });
 });
 
@@ -192,7 +234,7 @@ test('truncated messages throw a ProtocolError saying so', () => {
 });
 
 test('a wrong version throws a ProtocolError naming it', () => {
-  for (const version of [0, 2, 255]) {
+  for (const version of [0, 1, 3, 255]) {
     assert.throws(() => decodeResult(encodeResultForTest({ version })),
       (error) => error instanceof ProtocolError && error.message.includes(`version ${version}`));
   }

@@ -60,6 +60,7 @@ struct LoadOptions {
   int faulty_clients = 0;          // how many clients (the first ones) have `fault`; others are normal
   double freeze_after_s = 1;       // kFreeze: seconds of streaming before freezing
   bool quiet = false;              // no progress lines on stderr
+  std::string model = "mesh";      // the session option `model` (docs/protocol.md): "mesh" or "landmarker"
   // Called on the run's thread when the measured window opens (true) and closes (false), e.g. to
   // read the server's CPU time over exactly that window.
   std::function<void(bool opened)> on_window;
@@ -76,6 +77,8 @@ struct ClientReport {
   uint64_t frames_sent = 0;       // in the measured window
   uint64_t results = 0;           // results for those frames
   uint64_t bad_results = 0;       // result messages that did not decode, or named no frame sent
+  uint64_t faces = 0;             // faces in every result of the run (not only the measured window)
+  uint64_t faces_with_blendshapes = 0;  // of those, faces with the landmarker's 52 blendshapes
   LatencySummary latency;
   std::vector<std::string> errors;  // error messages from the server, connection failures
   std::string bye;                  // the server's bye reason, if it said bye
@@ -85,6 +88,7 @@ struct LoadReport {
   int clients = 0;
   double duration_s = 0;  // the measured window
   uint64_t frames_sent = 0, results = 0, bad_results = 0;
+  uint64_t faces = 0, faces_with_blendshapes = 0;
   int clients_streamed = 0;
   LatencySummary latency;  // over every result of every client
   std::vector<ClientReport> per_client;

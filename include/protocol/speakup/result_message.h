@@ -10,7 +10,9 @@
 
 namespace speakup::protocol {
 
-inline constexpr uint8_t kProtocolVersion = 1;
+// Version 2 added the blendshape scores to each face record (the Face Landmarker model); the
+// decoders take version 2 only.
+inline constexpr uint8_t kProtocolVersion = 2;
 
 struct ResultTimings {
   float queue_ms = 0, detect_ms = 0, landmarks_ms = 0, geometry_ms = 0, total_ms = 0;

@@ -11,6 +11,8 @@
 
 namespace speakup::protocol {
 
+// The `welcome` message's `protocol`: the wire protocol's version, the result message's too.
+inline constexpr int kSignalingProtocol = 2;
 inline constexpr size_t kMaxSignalingBytes = 64 * 1024;
 // What an offer may hold: a session needs one camera video, the optional annotated video (which
 // the client receives) and one data channel. Every extra m-line would cost the server ICE sockets
@@ -23,11 +25,18 @@ inline constexpr size_t kMaxMidBytes = 32;
 // send connectivity checks to an address the client chose.
 inline constexpr int kMaxRemoteCandidates = 32;
 
+// A refusal: `code` is one of docs/protocol.md's error codes.
+struct SignalingError {
+  std::string code;
+  std::string message;
+};
+
 // Options a client may change; absent fields keep their value.
 struct OptionsUpdate {
   std::optional<int> max_faces;
   std::optional<bool> refine, smoothing, annotated_video;
   std::optional<face::DetectorKind> detector;
+  std::optional<face::LandmarkModel> model;  // kMesh or kLandmarker (refine picks the refined mesh)
 };
 
 struct SessionOptions {
@@ -36,7 +45,12 @@ struct SessionOptions {
   bool smoothing = true;
   face::DetectorKind detector = face::DetectorKind::kShortRange;
   bool annotated_video = false;
+  face::LandmarkModel model = face::LandmarkModel::kMesh;  // kMesh or kLandmarker
 
+  // nullopt when `update` may be applied; else a `bad_message` refusal (the update as a whole is
+  // refused): `refine` is for the mesh model, so the landmarker with refine on is refused (as
+  // `speakup mesh --model landmarker --refine` is).
+  std::optional<SignalingError> Check(const OptionsUpdate& update) const;
   void Apply(const OptionsUpdate& update);
   face::PipelineOptions ToPipeline() const;
 };
@@ -54,11 +68,6 @@ struct OptionsMessage {
 struct ByeMessage {};
 using ClientMessage = std::variant<OfferMessage, CandidateMessage, OptionsMessage, ByeMessage>;
 
-// A refusal: `code` is one of docs/protocol.md's error codes.
-struct SignalingError {
-  std::string code;
-  std::string message;
-};
 
 std::variant<ClientMessage, SignalingError> ParseClientMessage(std::string_view text);
 // The options object alone (the data channel carries {"type": "options", "options": {...}} too).

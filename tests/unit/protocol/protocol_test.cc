@@ -33,7 +33,7 @@ TEST(ResultMessage, LayoutIsAsDocumented) {
   ResultHeader header{true, 0xAABBCCDDu, 42, {1, 2, 3, 4, 5}};
   const auto bytes = EncodeResult(TwoFaces(), header);
   ASSERT_EQ(bytes.size(), 36u + (104 + 12 * 468) + (104 + 12 * 478));
-  EXPECT_EQ(bytes[0], 1);  // version
+  EXPECT_EQ(bytes[0], 2);  // version
   EXPECT_EQ(bytes[1], 1);  // detected
   EXPECT_EQ(bytes[2] | bytes[3] << 8, 2);
   uint32_t rtp;
@@ -49,6 +49,7 @@ TEST(ResultMessage, LayoutIsAsDocumented) {
   std::memcpy(&id, &bytes[36], 4);
   EXPECT_EQ(id, 7u);
   EXPECT_EQ(bytes[60] | bytes[61] << 8, 468);
+  EXPECT_EQ(bytes[62] | bytes[63] << 8, 0) << "mesh faces carry no blendshapes";
   float y1;
   std::memcpy(&y1, &bytes[36 + 28 + 12 + 4], 4);
   EXPECT_EQ(y1, 1.5f);
@@ -86,11 +87,97 @@ TEST(ResultMessage, EveryTruncationAndExtraByteIsAnError) {
   longer.push_back(0);
   EXPECT_FALSE(DecodeResult(longer).ok());
   auto wrong_version = bytes;
-  wrong_version[0] = 2;
+  wrong_version[0] = 1;  // version 1 had no blendshapes; only version 2 is decoded
   auto decoded = DecodeResult(wrong_version);
   ASSERT_FALSE(decoded.ok());
   EXPECT_NE(decoded.error().find("version"), std::string::npos);
   EXPECT_TRUE(DecodeResult(EncodeResult(face::FaceResult{}, {})).ok()) << "no faces is a valid message";
+}
+
+// A Face Landmarker face: 478 points and 52 blendshapes.
+face::FaceResult LandmarkerFace() {
+  face::FaceResult result = TwoFaces();
+  result.faces.resize(1);
+  face::Face& f = result.faces[0];
+  f.landmarks.resize(face::kLandmarkerLandmarks);
+  f.blendshapes.resize(face::kBlendshapeCount);
+  for (int i = 0; i < face::kBlendshapeCount; ++i) f.blendshapes[i] = float(i) / 64;
+  return result;
+}
+
+TEST(ResultMessage, BlendshapesFollowThePose) {
+  const auto bytes = EncodeResult(LandmarkerFace(), {});
+  ASSERT_EQ(bytes.size(), 36u + 104 + 12 * 478 + 4 * 52);
+  EXPECT_EQ(bytes[62] | bytes[63] << 8, 52);
+  float last;
+  std::memcpy(&last, &bytes[36 + 104 + 12 * 478 + 4 * 51], 4);
+  EXPECT_EQ(last, 51.0f / 64);
+  auto decoded = DecodeResult(bytes);
+  ASSERT_TRUE(decoded.ok()) << decoded.error();
+  ASSERT_EQ(decoded->faces.size(), 1u);
+  EXPECT_EQ(decoded->faces[0].blendshapes, LandmarkerFace().faces[0].blendshapes);
+  EXPECT_EQ(decoded->faces[0].landmarks.size(), 478u);
+  EXPECT_EQ(decoded->faces[0].roll, 2.5f);
+  auto mesh = DecodeResult(EncodeResult(TwoFaces(), {}));
+  ASSERT_TRUE(mesh.ok()) << mesh.error();
+  for (const face::Face& f : mesh->faces) EXPECT_TRUE(f.blendshapes.empty());
+}
+
+TEST(ResultMessage, BlendshapeCountsAreChecked) {
+  const auto bytes = EncodeResult(LandmarkerFace(), {});
+  for (size_t size = 0; size < bytes.size(); ++size) {
+    EXPECT_FALSE(DecodeResult(std::span(bytes.data(), size)).ok()) << size;
+  }
+  auto more = bytes;  // a count larger than the bytes that follow
+  more[62] = 53;
+  EXPECT_FALSE(DecodeResult(more).ok());
+  more[62] = 0xFF, more[63] = 0xFF;
+  EXPECT_FALSE(DecodeResult(more).ok());
+  auto fewer = bytes;  // a smaller count leaves trailing bytes
+  fewer[62] = 51;
+  auto decoded = DecodeResult(fewer);
+  ASSERT_FALSE(decoded.ok());
+  EXPECT_NE(decoded.error().find("after its last face"), std::string::npos) << decoded.error();
+  auto extra = bytes;
+  extra.insert(extra.end(), {0, 0, 0, 0});
+  EXPECT_FALSE(DecodeResult(extra).ok());
+}
+
+TEST(Signaling, ModelOption) {
+  auto parsed = ParseOptionsMessage(R"({"type":"options","options":{"model":"landmarker"}})");
+  ASSERT_TRUE(std::holds_alternative<OptionsUpdate>(parsed));
+  SessionOptions session;
+  EXPECT_EQ(session.model, face::LandmarkModel::kMesh) << "the default";
+  const OptionsUpdate landmarker = std::get<OptionsUpdate>(parsed);
+  EXPECT_FALSE(session.Check(landmarker).has_value());
+  session.Apply(landmarker);
+  EXPECT_EQ(session.model, face::LandmarkModel::kLandmarker);
+  EXPECT_EQ(session.ToPipeline().model, face::LandmarkModel::kLandmarker);
+  EXPECT_EQ(nlohmann::json::parse(OptionsJson(session))["options"]["model"], "landmarker");
+
+  // refine is for the mesh: turning it on with the landmarker is refused, and nothing is applied.
+  OptionsUpdate refine_and_faces;
+  refine_and_faces.refine = true;
+  refine_and_faces.max_faces = 3;
+  auto refusal = session.Check(refine_and_faces);
+  ASSERT_TRUE(refusal.has_value());
+  EXPECT_EQ(refusal->code, "bad_message");
+  EXPECT_NE(refusal->message.find("refine"), std::string::npos);
+  SessionOptions refined;
+  refined.refine = true;
+  EXPECT_TRUE(refined.Check(landmarker).has_value()) << "landmarker while refine is on";
+  OptionsUpdate both = landmarker;
+  both.refine = false;
+  EXPECT_FALSE(refined.Check(both).has_value()) << "landmarker with refine off in the same message";
+  OptionsUpdate back;
+  back.model = face::LandmarkModel::kMesh;
+  back.refine = true;
+  EXPECT_FALSE(session.Check(back).has_value());
+  session.Apply(back);
+  EXPECT_EQ(session.ToPipeline().model, face::LandmarkModel::kMesh);
+  EXPECT_TRUE(session.ToPipeline().refine);
+  EXPECT_EQ(face::EffectiveModel(session.ToPipeline()), face::LandmarkModel::kMeshRefined);
+  EXPECT_EQ(nlohmann::json::parse(OptionsJson(SessionOptions{}))["options"]["model"], "mesh");
 }
 
 TEST(Signaling, ValidMessages) {
@@ -134,6 +221,8 @@ TEST(Signaling, BadMessagesGetTheDocumentedCodes) {
   ExpectRefused(R"({"type":"options","options":{"max_faces":2.5}})", "bad_message");
   ExpectRefused(R"({"type":"options","options":{"refine":"yes"}})", "bad_message");
   ExpectRefused(R"({"type":"options","options":{"detector":"medium"}})", "bad_message");
+  ExpectRefused(R"({"type":"options","options":{"model":"blendshapes"}})", "bad_message");
+  ExpectRefused(R"({"type":"options","options":{"model":true}})", "bad_message");
   ExpectRefused(R"({"type":"options","options":{"colour":"blue"}})", "bad_message");
   ExpectRefused(R"({"type":"options","options":[]})", "bad_message");
   ExpectRefused(std::string(kMaxSignalingBytes + 1, ' '), "too_large");

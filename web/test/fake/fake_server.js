@@ -13,13 +13,16 @@ import { encodeResultForTest } from '../../lib/protocol.js';
 
 const params = new URLSearchParams(location.search);
 const DELAY_MS = Number(params.get('delay') ?? 40);
-const DEFAULTS = { max_faces: 1, refine: false, smoothing: true, detector: 'short', annotated_video: false };
+const DEFAULTS = {
+  max_faces: 1, refine: false, smoothing: true, detector: 'short', annotated_video: false, model: 'mesh',
+};
 const SPEC = {
   max_faces: (v) => Number.isInteger(v) && v >= 1 && v <= 8,
   refine: (v) => typeof v === 'boolean',
   smoothing: (v) => typeof v === 'boolean',
   detector: (v) => v === 'short' || v === 'full',
   annotated_video: (v) => typeof v === 'boolean',
+  model: (v) => v === 'mesh' || v === 'landmarker',
 };
 const TIMINGS = { queue: 0.5, detect: 4.25, landmarks: 6.5, geometry: 0.75, total: 12 };
 
@@ -108,6 +111,11 @@ function applyOptions(s, options, via) {
       send(s.id, { type: 'error', code: 'bad_message', message: `bad value for '${key}'` });
       return;
     }
+  }
+  const after = { ...s.options, ...options };
+  if (after.model === 'landmarker' && after.refine) {
+    send(s.id, { type: 'error', code: 'bad_message', message: "'refine' is for the mesh model" });
+    return;
   }
   Object.assign(s.options, options);
   send(s.id, { type: 'options', options: { ...s.options } });
@@ -223,11 +231,15 @@ function onFrame(s, rtp) {
   const sequence = s.sequence++;
   const width = s.width || 640;
   const height = s.height || 480;
-  const count = s.options.refine ? 478 : 468;
+  const landmarker = s.options.model === 'landmarker';
+  const count = s.options.refine || landmarker ? 478 : 468;
   const yaw = 30 * Math.sin(sequence / 15);
   const faces = [];
   for (let f = 0; f < Math.min(2, s.options.max_faces); ++f) {
-    faces.push(syntheticFace(f + 1, count, width * (f === 0 ? 0.5 : 0.2), height * 0.5, height * 0.3, yaw));
+    const face = syntheticFace(f + 1, count, width * (f === 0 ? 0.5 : 0.2), height * 0.5, height * 0.3, yaw);
+    // The landmarker's 52 blendshape scores: slow waves in [0, 1].
+    if (landmarker) face.blendshapes = Array.from({ length: 52 }, (_, i) => 0.5 + 0.5 * Math.sin(sequence / 20 + i));
+    faces.push(face);
   }
   const message = encodeResultForTest({
     detected: sequence % 10 === 0,
