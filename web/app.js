@@ -19,6 +19,8 @@ import {
   Overlay2D,
 } from './lib/speakup.js';
 import { View3D, THREE_REVISION } from './render3d.js';
+import { Avatar } from './avatar.js';
+import { BlendshapesPanel } from './blendshapes_panel.js';
 import { SessionStats } from './stats.js';
 
 const params = new URLSearchParams(window.location.search);
@@ -101,6 +103,8 @@ const speakup = {
   annotated: { track: false, receiving: false, width: 0, height: 0, framesShown: 0 },
   three: { revision: THREE_REVISION, webgl: false, rendered: 0 },
   overlayDrawn: 0,
+  avatar: null, // the avatar's state (avatar.js): frames applied, last jawOpen/blink/smile, pose
+  blendshapesShown: 0, // results whose scores the Blendshapes panel showed
   signalingUrl: redactedUrl(signalingUrl(undefined, pageToken)),
   log: [],
   start: () => start(),
@@ -128,6 +132,7 @@ const ui = {
   refine: $('opt-refine'),
   smoothing: $('opt-smoothing'),
   detector: $('opt-detector'),
+  model: $('opt-model'),
   annotated: $('opt-annotated'),
   mirror: $('view-mirror'),
   points: $('view-points'),
@@ -145,6 +150,7 @@ const ui = {
   statsBody: document.querySelector('#stats tbody'),
   latencyNote: $('latency-note'),
   log: $('log'),
+  avatarNote: $('avatar-note'),
 };
 
 const overlay = new Overlay2D($('overlay'));
@@ -156,6 +162,16 @@ try {
   view3d = null;
   $('view3d').textContent = `3D view unavailable: ${error.message}`;
 }
+
+let avatar = null;
+try {
+  avatar = new Avatar($('avatar'));
+  speakup.avatar = avatar.state;
+} catch (error) {
+  avatar = null;
+  $('avatar').textContent = `Avatar unavailable: ${error.message}`;
+}
+const blendshapesPanel = new BlendshapesPanel($('blendshapes'), $('blendshapes-hint'));
 
 const resParam = parseResolution(params.get('res'));
 if (resParam) {
@@ -435,6 +451,9 @@ function resetResults() {
   speakup.latencyMethod = chooseLatencyMethod(latencyWanted);
   overlay.clear();
   if (view3d) view3d.clear();
+  if (avatar) avatar.clear();
+  speakup.blendshapesShown = 0;
+  renderBlendshapes(null);
   renderPose(null);
 }
 
@@ -488,6 +507,9 @@ function syncOptionControls() {
   ui.smoothing.checked = o.smoothing;
   ui.detector.value = o.detector;
   ui.annotated.checked = o.annotated_video;
+  ui.model.value = o.model;
+  ui.refine.disabled = o.model === 'landmarker'; // the landmarker always gives 478 points
+  renderBlendshapes(speakup.lastResult);
 }
 
 function optionFromControls(key, value) {
@@ -529,7 +551,19 @@ function drawLatest() {
     view3d.update(result);
     speakup.three.rendered = view3d.rendered;
   }
+  if (avatar) avatar.update(result);
+  renderBlendshapes(result);
   renderPose(result);
+}
+
+// The model in effect: the server's word once it has confirmed, else what the page asks for.
+const currentModel = () => speakup.serverOptions?.model ?? speakup.options.model;
+
+function renderBlendshapes(result) {
+  const scores = result?.faces[0]?.blendshapes;
+  blendshapesPanel.show(scores, currentModel());
+  speakup.blendshapesShown = blendshapesPanel.updates;
+  ui.avatarNote.textContent = scores?.length ? '' : '(expression needs the landmarker model; the head follows the pose)';
 }
 
 function renderPose(result) {
@@ -712,6 +746,7 @@ function applyMirror() {
   const mirrored = ui.mirror.checked;
   ui.stage.classList.toggle('mirrored', mirrored); // the server's annotated video is shown as sent
   if (view3d) view3d.setMirrored(mirrored);
+  if (avatar) avatar.setMirrored(mirrored);
   drawLatest();
 }
 
@@ -724,6 +759,15 @@ ui.refine.addEventListener('change', () => optionFromControls('refine', ui.refin
 ui.smoothing.addEventListener('change', () => optionFromControls('smoothing', ui.smoothing.checked));
 ui.detector.addEventListener('change', () => optionFromControls('detector', ui.detector.value));
 ui.annotated.addEventListener('change', () => optionFromControls('annotated_video', ui.annotated.checked));
+// The landmarker refuses refine (it always gives 478 points): switching to it turns refine off.
+ui.model.addEventListener('change', () => {
+  const model = ui.model.value;
+  setOptions(model === 'landmarker' ? { model, refine: false } : { model })
+    .catch((error) => {
+      warn(`Options not applied: ${error.message}`);
+      syncOptionControls();
+    });
+});
 ui.mirror.addEventListener('change', applyMirror);
 ui.points.addEventListener('change', drawLatest);
 ui.contours.addEventListener('change', drawLatest);

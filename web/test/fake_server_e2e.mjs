@@ -218,7 +218,27 @@ try {
     check('landmarker -> 478 points and 52 blendshapes per face', shapes);
     const plain = await page.evaluate(() => window.speakup.lastResultPlain().faces[0].blendshapes.length);
     check('lastResultPlain keeps the blendshapes', plain === 52, String(plain));
+    // The Blendshapes panel shows the 52 scores as bars; the avatar applies them.
+    const shown = async () => page.evaluate(() => ({
+      hidden: document.getElementById('blendshapes').hidden,
+      rows: [...document.querySelectorAll('#blendshapes .bs-row')].map((r) => r.dataset.value),
+      model: document.getElementById('opt-model').value,
+      avatar: { ...window.speakup.avatar, params: undefined },
+    }));
+    await new Promise((r) => setTimeout(r, 300));
+    const p1 = await shown();
+    await new Promise((r) => setTimeout(r, 700));
+    const p2 = await shown();
+    check('the Blendshapes panel shows 52 bars that change; the model control follows', !p1.hidden &&
+      p1.rows.length === 52 && p1.rows.every((v) => v !== undefined) && p1.rows.some((v, i) => v !== p2.rows[i]) &&
+      p1.model === 'landmarker', JSON.stringify({ p1: p1.rows.slice(0, 4), p2: p2.rows.slice(0, 4), model: p1.model }));
+    check('the avatar applies the scores', p2.avatar.hasBlendshapes && p2.avatar.frames > p1.avatar.frames &&
+      p1.avatar.jawOpen !== p2.avatar.jawOpen, JSON.stringify([p1.avatar, p2.avatar]));
     await page.evaluate(() => window.speakup.setOptions({ model: 'mesh', refine: true }));
+    const hint = await page.waitForFunction(() => document.getElementById('blendshapes').hidden &&
+      !document.getElementById('blendshapes-hint').hidden, null, { timeout: 5000 }).then(() => true, () => false);
+    check('with the mesh model the panel gives way to a hint', hint,
+      await page.evaluate(() => document.getElementById('blendshapes-hint').textContent));
 
     // Annotated video on the same m-line.
     await page.evaluate(() => window.speakup.setOptions({ annotated_video: true }));
