@@ -93,6 +93,7 @@ const speakup = {
   serverOptions: null, // the options in effect, from the server's last `options` message
   resultsReceived: 0,
   resultsBad: 0,
+  resultsWithBlendshapes: 0, // results whose first face has blendshape scores
   framesSent: 0, // getStats outbound-rtp framesSent
   framesEncoded: 0,
   lastResult: null, // decoded (typed arrays); lastResultPlain() gives plain arrays
@@ -441,6 +442,7 @@ async function stop() {
 function resetResults() {
   speakup.resultsReceived = 0;
   speakup.resultsBad = 0;
+  speakup.resultsWithBlendshapes = 0;
   speakup.framesSent = 0;
   speakup.framesEncoded = 0;
   speakup.lastResult = null;
@@ -525,6 +527,7 @@ function onResult(result) {
   const latency = result.latencyMs;
   session.stats.onResult(result, latency);
   speakup.resultsReceived += 1;
+  if (result.faces[0]?.blendshapes.length > 0) speakup.resultsWithBlendshapes += 1;
   speakup.lastResult = result;
   if (latency !== undefined) {
     speakup.latencyMs.push(latency);

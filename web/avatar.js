@@ -43,6 +43,7 @@ export class Avatar {
       hasBlendshapes: false,
       visible: false,
       params: { ...NEUTRAL_PARAMS },
+      scores: [],
       jawOpen: 0,
       blinkLeft: 0,
       blinkRight: 0,
@@ -193,6 +194,7 @@ export class Avatar {
     st.visible = Boolean(face);
     st.hasBlendshapes = Boolean(face && face.blendshapes?.length > 0);
     st.params = params;
+    st.scores = Array.from(face?.blendshapes ?? []); // the scores the params came from
     st.jawOpen = params.jawOpen;
     st.blinkLeft = params.blinkLeft;
     st.blinkRight = params.blinkRight;

@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { launch } from '../../web/test/chromium.mjs';
 import { checker } from '../../web/test/checks.mjs';
+import { avatarParams } from '../../web/avatar_mapping.js';
 import { metrics, sessionCount, sleep, startServer, stopServer, waitForPage, waitForSessions } from './speakup_server.mjs';
 
 const bin = process.env.SPEAKUP_BIN;
@@ -83,6 +84,54 @@ try {
   const scores = await page.evaluate(() => Array.from(window.speakup.lastResult?.faces?.[0]?.blendshapes ?? []));
   check('landmarker: 52 blendshapes and 478 landmarks come back', shapes &&
     scores.every((s) => Number.isFinite(s) && s >= 0 && s <= 1), JSON.stringify(scores.slice(0, 8)));
+  // Every result carries the scores; the Blendshapes panel shows them as 52 bars that move; the
+  // avatar applies each result's scores (its params are avatarParams() of them) and follows along.
+  // Sampled every 100 ms for 4 s (the whole face video is 4 s).
+  const sample = () => page.evaluate(() => {
+    const a = window.speakup.avatar;
+    return {
+      results: window.speakup.resultsReceived,
+      withShapes: window.speakup.resultsWithBlendshapes,
+      shown: window.speakup.blendshapesShown,
+      rows: [...document.querySelectorAll('#blendshapes .bs-row')].map((r) => [r.dataset.name, r.dataset.value]),
+      panelHidden: document.getElementById('blendshapes').hidden,
+      avatar: { frames: a.frames, rendered: a.rendered, hasBlendshapes: a.hasBlendshapes, jawOpen: a.jawOpen,
+        blinkLeft: a.blinkLeft, blinkRight: a.blinkRight, params: a.params, scores: a.scores },
+      raw: Array.from(window.speakup.lastResult?.faces?.[0]?.blendshapes ?? []),
+    };
+  });
+  const samples = [await sample()];
+  for (let i = 0; i < 40; i++) {
+    await sleep(100);
+    samples.push(await sample());
+  }
+  const first = samples[0], last = samples[samples.length - 1];
+  const got = last.results - first.results, withShapes = last.withShapes - first.withShapes;
+  check('landmarker: every result carries 52 blendshapes', got > 60 && withShapes === got, `${withShapes} of ${got} in 4 s`);
+  const names = await page.evaluate(() => window.speakup.lastResult && [...document.querySelectorAll('#blendshapes .bs-row')].map((r) => r.dataset.name));
+  check('the Blendshapes panel shows 52 named bars', !last.panelHidden && last.rows.length === 52 &&
+    new Set(names).size === 52 && names.includes('jawOpen') && names.includes('eyeBlinkLeft'), `${last.rows.length} rows`);
+  const changedBars = new Set();
+  for (let i = 1; i < samples.length; i++) {
+    samples[i].rows.forEach(([name, v], j) => { if (v !== samples[i - 1].rows[j][1]) changedBars.add(name); });
+  }
+  check('the bars update (values change over time)', last.shown - first.shown > 30 && changedBars.size >= 10,
+    `${last.shown - first.shown} updates, ${changedBars.size} bars changed`);
+  const close = (a, b) => Object.keys(a).every((k) => Math.abs(a[k] - b[k]) < 1e-6);
+  const consistent = samples.filter((x) => x.avatar.scores.length === 52 && close(avatarParams(x.avatar.scores), x.avatar.params));
+  const jaws = samples.map((x) => x.avatar.jawOpen);
+  const blinks = samples.map((x) => x.avatar.blinkLeft);
+  check('the avatar updates every result and follows the scores', last.avatar.frames - first.avatar.frames > 30 &&
+    last.avatar.rendered > first.avatar.rendered && last.avatar.hasBlendshapes && consistent.length === samples.length &&
+    new Set(jaws).size > 5, `frames +${last.avatar.frames - first.avatar.frames}, rendered +${last.avatar.rendered - first.avatar.rendered}, ` +
+    `${consistent.length}/${samples.length} consistent, jawOpen ${Math.min(...jaws).toFixed(3)}..${Math.max(...jaws).toFixed(3)}, ` +
+    `blinkLeft ${Math.min(...blinks).toFixed(3)}..${Math.max(...blinks).toFixed(3)}`);
+  // What the video gives (a talking face, mouth a little open throughout): reported, not asserted.
+  const rawJaw = samples.map((x) => x.raw[25]).filter(Number.isFinite);
+  console.log(`note: jawOpen score over the video ${Math.min(...rawJaw).toFixed(3)}..${Math.max(...rawJaw).toFixed(3)}, ` +
+    `eyeBlinkLeft ${Math.min(...samples.map((x) => x.raw[9] ?? 0)).toFixed(3)}..${Math.max(...samples.map((x) => x.raw[9] ?? 0)).toFixed(3)}`);
+  await page.evaluate(() => document.getElementById('avatar').scrollIntoView());
+  await page.screenshot({ path: path.join(outDir, 'browser_e2e_avatar.png'), fullPage: true });
   const refused = await page.evaluate(() => window.speakup.setOptions({ refine: true })
     .then(() => 'applied', (error) => error.message));
   check('the page refuses refine with the landmarker', /refine/.test(refused), refused);
@@ -113,6 +162,10 @@ try {
     return f?.blendshapes?.length === 0 && f.landmarks.length === 468 * 3;
   }, null, 5000);
   check('back to the mesh: 468 landmarks, no blendshapes', mesh);
+  const hint = await waitForPage(page, () => document.getElementById('blendshapes').hidden &&
+    /landmarker/.test(document.getElementById('blendshapes-hint').textContent) &&
+    document.getElementById('opt-model').value === 'mesh', null, 3000);
+  check('with the mesh model the Blendshapes panel gives way to a hint', hint);
   await page.evaluate(() => window.speakup.setOptions({ annotated_video: true }));
   // The server's VP8 track with the mesh drawn: decoded (inbound-rtp) and painted in the page's <video>.
   const annotated = await waitForPage(page, () => (window.speakup.annotated?.framesShown ?? 0) > 30 &&
