@@ -12,7 +12,7 @@ import { avatarParams, NEUTRAL_PARAMS } from './avatar_mapping.js';
 import { webglAvailable } from './render3d.js';
 
 const SKIN = 0xe0b08f;
-const LID_OPEN = THREE.MathUtils.degToRad(12); // the upper lid's tilt over the eye, open .. closed
+const LID_OPEN = THREE.MathUtils.degToRad(-8); // the upper lid's tilt over the eye, open .. closed
 const LID_CLOSED = THREE.MathUtils.degToRad(96);
 
 function mouthShape(p) {
@@ -121,7 +121,7 @@ export class Avatar {
     this.eyes = {};
     for (const [name, side] of [['Left', 1], ['Right', -1]]) {
       const eye = new THREE.Group();
-      eye.position.set(side * 0.3, 0.18, 0.68);
+      eye.position.set(side * 0.3, 0.18, 0.76);
       const ball = new THREE.Mesh(new THREE.SphereGeometry(0.15, 24, 16), white);
       const irisMesh = new THREE.Mesh(new THREE.CircleGeometry(0.07, 24), iris);
       irisMesh.position.z = 0.151;
@@ -134,7 +134,7 @@ export class Avatar {
       eye.add(ball, irisMesh, pupil, lid, lower);
       this.head.add(eye);
       const brow = new THREE.Mesh(new THREE.BoxGeometry(0.28, 0.05, 0.06), hair);
-      brow.position.set(side * 0.3, 0.42, 0.74);
+      brow.position.set(side * 0.3, 0.42, 0.84);
       this.head.add(brow);
       const cheek = new THREE.Mesh(new THREE.SphereGeometry(0.2, 16, 12), skin);
       cheek.position.set(side * 0.42, -0.28, 0.6);
