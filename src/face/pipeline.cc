@@ -34,6 +34,19 @@ double MsSince(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
 }
 
+// The head pose of `face` from its landmarks (left at zero when it cannot be fitted), its time
+// added to the geometry stage.
+void SetPose(const GeometryModel& geometry, const ImageView& image, Face& face, StageTimings& timings) {
+  const auto geometry_start = Clock::now();
+  auto pose = EstimateHeadPose(geometry, face.landmarks, image.width, image.height);
+  timings.geometry_ms += MsSince(geometry_start);
+  if (!pose) return;
+  face.pose = pose->matrix;
+  face.yaw = pose->yaw;
+  face.pitch = pose->pitch;
+  face.roll = pose->roll;
+}
+
 }  // namespace
 
 struct Pipeline::State {
@@ -146,15 +159,7 @@ Expected<FaceResult> Pipeline::Process(const ImageView& image, double timestamp_
     face.landmarks = smooth ? track.smoother.Apply(track.landmarks, timestamp_ms, image.width, image.height)
                             : track.landmarks;
     face.box = BoundingBox(face.landmarks);
-    const auto geometry_start = Clock::now();
-    auto pose = EstimateHeadPose(*models.geometry, face.landmarks, image.width, image.height);
-    result.timings.geometry_ms += MsSince(geometry_start);
-    if (pose) {
-      face.pose = pose->matrix;
-      face.yaw = pose->yaw;
-      face.pitch = pose->pitch;
-      face.roll = pose->roll;
-    }
+    SetPose(*models.geometry, image, face, result.timings);
     result.faces.push_back(std::move(face));
   }
   result.timings.total_ms = MsSince(start);
@@ -244,15 +249,7 @@ Expected<FaceResult> Pipeline::ProcessLandmarker(const ImageView& image, double 
     if (!scores) return Error(scores.error());
     face.blendshapes = std::move(*scores);
     result.timings.blendshapes_ms += MsSince(blendshapes_start);
-    const auto geometry_start = Clock::now();
-    auto pose = EstimateHeadPose(*models.geometry, face.landmarks, image.width, image.height);
-    result.timings.geometry_ms += MsSince(geometry_start);
-    if (pose) {
-      face.pose = pose->matrix;
-      face.yaw = pose->yaw;
-      face.pitch = pose->pitch;
-      face.roll = pose->roll;
-    }
+    SetPose(*models.geometry, image, face, result.timings);
     result.faces.push_back(std::move(face));
   }
   result.timings.total_ms = MsSince(start);
