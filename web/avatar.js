@@ -9,7 +9,7 @@
 
 import * as THREE from 'three';
 import { avatarParams, NEUTRAL_PARAMS } from './avatar_mapping.js';
-import { webglAvailable } from './render3d.js';
+import { ThreeCanvas } from './three_canvas.js';
 
 const SKIN = 0xe0b08f;
 const LID_OPEN = THREE.MathUtils.degToRad(-8); // the upper lid's tilt over the eye, open .. closed
@@ -32,10 +32,12 @@ function mouthShape(p) {
   return shape;
 }
 
-export class Avatar {
+export class Avatar extends ThreeCanvas {
   constructor(container) {
-    this.container = container;
-    this.available = webglAvailable();
+    super(container, {
+      camera: { fov: 35, near: 0.1, far: 50, distance: 5 },
+      unavailableNote: 'Avatar unavailable: this browser has no WebGL 2.',
+    });
     // Read by tests through window.speakup.avatar: what was last applied, and how often.
     this.state = {
       frames: 0, // results applied
@@ -52,40 +54,18 @@ export class Avatar {
       pitch: 0,
       roll: 0,
     };
-    this.dirty = true;
-    if (!this.available) {
-      const note = document.createElement('p');
-      note.className = 'view3d-unavailable';
-      note.textContent = 'Avatar unavailable: this browser has no WebGL 2.';
-      container.append(note);
-      return;
-    }
-    this.renderer = new THREE.WebGLRenderer({ antialias: true, alpha: true });
-    this.renderer.setPixelRatio(Math.min(2, window.devicePixelRatio || 1));
-    container.append(this.renderer.domElement);
-    this.scene = new THREE.Scene();
-    this.camera = new THREE.PerspectiveCamera(35, 1, 0.1, 50);
-    this.camera.position.set(0, 0, 5);
+    if (!this.available) return;
     this.scene.add(new THREE.HemisphereLight(0xffffff, 0x404050, 1.6));
     const sun = new THREE.DirectionalLight(0xffffff, 1.8);
     sun.position.set(1.5, 2, 4);
     this.scene.add(sun);
-    this.root = new THREE.Group(); // mirrored like the video
     this.scene.add(this.root);
     this.buildHead();
-    this.setMirrored(true);
     this.applyParams(NEUTRAL_PARAMS);
-    this.resizeObserver = new ResizeObserver(() => this.resize());
-    this.resizeObserver.observe(container);
-    this.resize();
-    this.loop = () => {
-      this.frame = requestAnimationFrame(this.loop);
-      if (!this.dirty) return;
-      this.dirty = false;
-      this.renderer.render(this.scene, this.camera);
-      this.state.rendered += 1;
-    };
-    this.frame = requestAnimationFrame(this.loop);
+  }
+
+  onRendered() {
+    this.state.rendered += 1;
   }
 
   buildHead() {
@@ -169,22 +149,6 @@ export class Avatar {
     this.dirty = true;
   }
 
-  setMirrored(mirrored) {
-    this.mirrored = mirrored;
-    if (!this.available) return;
-    this.root.scale.x = mirrored ? -1 : 1;
-    this.dirty = true;
-  }
-
-  resize() {
-    const width = Math.max(1, this.container.clientWidth);
-    const height = Math.max(1, this.container.clientHeight);
-    this.renderer.setSize(width, height, true);
-    this.camera.aspect = width / height;
-    this.camera.updateProjectionMatrix();
-    this.dirty = true;
-  }
-
   // The first face of a decoded result (or none: the head goes back to neutral, facing forward).
   update(result) {
     const face = result?.faces?.[0];
@@ -219,11 +183,9 @@ export class Avatar {
 
   dispose() {
     if (!this.available) return;
-    cancelAnimationFrame(this.frame);
-    this.resizeObserver.disconnect();
     this.head.traverse((o) => o.geometry?.dispose());
     for (const m of this.materials) m.dispose();
     this.mouth.material.dispose();
-    this.renderer.dispose();
+    super.dispose();
   }
 }

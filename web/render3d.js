@@ -9,17 +9,10 @@
 
 import * as THREE from 'three';
 import { CONTOUR_GROUPS } from '../lib/mesh_contours.js';
+import { ThreeCanvas, webglAvailable } from './three_canvas.js';
 
+export { webglAvailable };
 export const THREE_REVISION = THREE.REVISION;
-
-export function webglAvailable() {
-  try {
-    const canvas = document.createElement('canvas');
-    return canvas.getContext('webgl2') !== null; // three.js r163+ needs WebGL 2
-  } catch {
-    return false;
-  }
-}
 
 const MAX_POINTS = 478;
 
@@ -102,50 +95,23 @@ class FaceObject {
   }
 }
 
-export class View3D {
+export class View3D extends ThreeCanvas {
   constructor(container) {
-    this.container = container;
-    this.available = webglAvailable();
+    super(container, {
+      camera: { fov: 40, near: 0.01, far: 100, distance: 3.2 },
+      unavailableNote: '3D view unavailable: this browser has no WebGL 2.',
+    });
     this.revision = THREE.REVISION;
     this.faces = [];
-    this.dirty = true;
-    this.frame = 0;
-    this.rendered = 0;
-    this.mirrored = true;
-    if (!this.available) {
-      const note = document.createElement('p');
-      note.className = 'view3d-unavailable';
-      note.textContent = '3D view unavailable: this browser has no WebGL 2.';
-      container.append(note);
-      return;
-    }
-    this.renderer = new THREE.WebGLRenderer({ antialias: true, alpha: true });
-    this.renderer.setPixelRatio(Math.min(2, window.devicePixelRatio || 1));
-    container.append(this.renderer.domElement);
-    this.scene = new THREE.Scene();
-    this.camera = new THREE.PerspectiveCamera(40, 1, 0.01, 100);
-    this.camera.position.set(0, 0, 3.2);
+    if (!this.available) return;
     this.view = new THREE.Group(); // turned by dragging
-    this.root = new THREE.Group(); // mirrored like the video
     this.view.add(this.root);
     this.scene.add(this.view);
     this.frameOutline = new THREE.LineLoop(new THREE.BufferGeometry(),
       new THREE.LineBasicMaterial({ color: 0x3a4a63 }));
     this.root.add(this.frameOutline);
     this.setFrameSize(640, 480);
-    this.setMirrored(true);
     this.bindPointer();
-    this.resizeObserver = new ResizeObserver(() => this.resize());
-    this.resizeObserver.observe(container);
-    this.resize();
-    this.loop = () => {
-      this.frame = requestAnimationFrame(this.loop);
-      if (!this.dirty) return;
-      this.dirty = false;
-      this.renderer.render(this.scene, this.camera);
-      this.rendered += 1;
-    };
-    this.frame = requestAnimationFrame(this.loop);
   }
 
   setFrameSize(width, height) {
@@ -155,22 +121,6 @@ export class View3D {
     const w = width / height;
     this.frameOutline.geometry.setAttribute('position', new THREE.Float32BufferAttribute(
       [-w, -1, 0, w, -1, 0, w, 1, 0, -w, 1, 0], 3));
-    this.dirty = true;
-  }
-
-  setMirrored(mirrored) {
-    this.mirrored = mirrored;
-    if (!this.available) return;
-    this.root.scale.x = mirrored ? -1 : 1;
-    this.dirty = true;
-  }
-
-  resize() {
-    const width = Math.max(1, this.container.clientWidth);
-    const height = Math.max(1, this.container.clientHeight);
-    this.renderer.setSize(width, height, true);
-    this.camera.aspect = width / height;
-    this.camera.updateProjectionMatrix();
     this.dirty = true;
   }
 
@@ -217,9 +167,7 @@ export class View3D {
 
   dispose() {
     if (!this.available) return;
-    cancelAnimationFrame(this.frame);
-    this.resizeObserver.disconnect();
     for (const obj of this.faces) obj.dispose();
-    this.renderer.dispose();
+    super.dispose();
   }
 }
