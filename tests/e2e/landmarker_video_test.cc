@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "speakup/annotate.h"
+#include "pose_difference.h"
 #include "speakup/face.h"
 #include "speakup/media.h"
 
@@ -63,24 +64,6 @@ Golden LoadGolden() {
   return golden;
 }
 
-// The rotation of a row-major 4x4 pose whose 3x3 is a rotation times a scale.
-std::array<double, 9> RotationOf(const std::array<double, 16>& m) {
-  std::array<double, 9> r{};
-  for (int col = 0; col < 3; ++col) {
-    const double norm = std::hypot(m[col], m[4 + col], m[8 + col]);
-    for (int row = 0; row < 3; ++row) r[3 * row + col] = m[4 * row + col] / norm;
-  }
-  return r;
-}
-
-// Angle of the rotation between two poses, degrees.
-double RotationDifferenceDegrees(const std::array<double, 16>& a, const std::array<double, 16>& b) {
-  const auto ra = RotationOf(a), rb = RotationOf(b);
-  double trace = 0;  // trace(ra * rb^T)
-  for (int i = 0; i < 9; ++i) trace += ra[i] * rb[i];
-  return std::acos(std::clamp((trace - 1) / 2, -1.0, 1.0)) * 180 / M_PI;
-}
-
 struct FrameErrors {
   int frame = 0;
   double landmarks_percent_iod = 0;  // mean (x, y) distance over 478 points / inter-ocular distance
@@ -110,7 +93,7 @@ FrameErrors Compare(int index, const face::Face& face, const GoldenFrame& golden
   e.blendshapes_mean = blend_sum / golden.blendshapes.size();
   std::array<double, 16> pose{};
   std::copy(face.pose.begin(), face.pose.end(), pose.begin());
-  e.rotation_degrees = RotationDifferenceDegrees(pose, golden.matrix);
+  e.rotation_degrees = test::RotationDifferenceDegrees(pose, golden.matrix);
   return e;
 }
 

@@ -10,6 +10,7 @@
 
 #include "blendshapes.h"
 #include "landmarker.h"
+#include "pose_difference.h"
 #include "face_goldens.h"
 #include "roi.h"
 #include "speakup/face.h"
@@ -43,26 +44,6 @@ struct FaceErrors {
   double rotation_degrees = 0;
 };
 
-// The rotation of a row-major 4x4 pose whose 3x3 is a rotation times a scale.
-std::array<double, 9> RotationOf(const std::array<double, 16>& m) {
-  std::array<double, 9> r{};
-  for (int col = 0; col < 3; ++col) {
-    const double norm = std::hypot(m[col], m[4 + col], m[8 + col]);
-    for (int row = 0; row < 3; ++row) r[3 * row + col] = m[4 * row + col] / norm;
-  }
-  return r;
-}
-
-// Angle of the rotation between two poses, degrees.
-double RotationDifferenceDegrees(const std::array<double, 16>& a, const std::array<double, 16>& b) {
-  const auto ra = RotationOf(a), rb = RotationOf(b);
-  double trace = 0;  // trace(ra * rb^T)
-  for (int i = 0; i < 3; ++i) {
-    for (int k = 0; k < 3; ++k) trace += ra[3 * i + k] * rb[3 * i + k];
-  }
-  return std::acos(std::clamp((trace - 1) / 2, -1.0, 1.0)) * 180 / M_PI;
-}
-
 FaceErrors Compare(const Face& face, const LandmarkerGoldenFace& golden) {
   FaceErrors errors;
   double sum = 0;
@@ -82,7 +63,7 @@ FaceErrors Compare(const Face& face, const LandmarkerGoldenFace& golden) {
   errors.blendshapes_mean = blend_sum / golden.blendshapes.size();
   std::array<double, 16> pose{};
   for (int i = 0; i < 16; ++i) pose[i] = face.pose[i];
-  errors.rotation_degrees = RotationDifferenceDegrees(pose, golden.matrix);
+  errors.rotation_degrees = test::RotationDifferenceDegrees(pose, golden.matrix);
   return errors;
 }
 
