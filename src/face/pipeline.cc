@@ -47,16 +47,30 @@ void SetPose(const GeometryModel& geometry, const ImageView& image, Face& face, 
   face.roll = pose->roll;
 }
 
+// One tracked face of a stream.
+struct Track {
+  int id = 0;
+  float presence = 0;
+  Roi roi;                          // where to look in the next frame
+  std::vector<Landmark> landmarks;  // this frame's, unsmoothed
+  LandmarksSmoother smoother;
+};
+
+// The face a track reports this frame: its landmarks smoothed when `smooth` (the ROI keeps coming
+// from the raw ones), their box. Pose and blendshapes are added by the caller.
+Face FaceFromTrack(Track& track, bool smooth, double timestamp_ms, const ImageView& image) {
+  Face face;
+  face.id = track.id;
+  face.score = track.presence;
+  face.landmarks = smooth ? track.smoother.Apply(track.landmarks, timestamp_ms, image.width, image.height)
+                          : track.landmarks;
+  face.box = BoundingBox(face.landmarks);
+  return face;
+}
+
 }  // namespace
 
 struct Pipeline::State {
-  struct Track {
-    int id = 0;
-    float presence = 0;
-    Roi roi;                          // where to look in the next frame
-    std::vector<Landmark> landmarks;  // this frame's, unsmoothed
-    LandmarksSmoother smoother;
-  };
   std::vector<Track> tracks;
   int next_id = 1;
   double last_detection_ms = -std::numeric_limits<double>::infinity();
@@ -126,7 +140,7 @@ Expected<FaceResult> Pipeline::Process(const ImageView& image, double timestamp_
   std::vector<Roi> rois;
   for (const Candidate& c : candidates) rois.push_back(c.roi);
 
-  std::vector<State::Track> tracks;
+  std::vector<Track> tracks;
   for (size_t k : AssociateRois(rois)) {
     const Candidate& candidate = candidates[k];
     auto found = (*landmarker)->Run(image, candidate.roi);
@@ -134,7 +148,7 @@ Expected<FaceResult> Pipeline::Process(const ImageView& image, double timestamp_
     result.timings.warp_ms += found->warp_ms;
     result.timings.landmarks_ms += found->inference_ms;
     if (!(found->presence > options_.min_presence)) continue;  // MediaPipe keeps only presence > threshold
-    State::Track track;
+    Track track;
     if (candidate.track >= 0) {
       track = std::move(state.tracks[candidate.track]);
     } else {
@@ -152,13 +166,8 @@ Expected<FaceResult> Pipeline::Process(const ImageView& image, double timestamp_
 
   // Smooth and pose each face.
   const bool smooth = options_.smoothing && !options_.static_images;
-  for (State::Track& track : state.tracks) {
-    Face face;
-    face.id = track.id;
-    face.score = track.presence;
-    face.landmarks = smooth ? track.smoother.Apply(track.landmarks, timestamp_ms, image.width, image.height)
-                            : track.landmarks;
-    face.box = BoundingBox(face.landmarks);
+  for (Track& track : state.tracks) {
+    Face face = FaceFromTrack(track, smooth, timestamp_ms, image);
     SetPose(*models.geometry, image, face, result.timings);
     result.faces.push_back(std::move(face));
   }
@@ -215,14 +224,14 @@ Expected<FaceResult> Pipeline::ProcessLandmarker(const ImageView& image, double 
   }
   if (kept.size() > max_faces) kept.resize(max_faces);
 
-  std::vector<State::Track> tracks;
+  std::vector<Track> tracks;
   for (const Candidate& candidate : kept) {
     auto found = (*landmarker)->Run(image, candidate.roi);
     if (!found) return Error(found.error());
     result.timings.warp_ms += found->warp_ms;
     result.timings.landmarks_ms += found->inference_ms;
     if (!(found->presence > options_.min_presence)) continue;
-    State::Track track;
+    Track track;
     if (candidate.track >= 0 && state.tracks[candidate.track].id != 0) {
       track = std::move(state.tracks[candidate.track]);
       state.tracks[candidate.track].id = 0;  // taken
@@ -237,13 +246,8 @@ Expected<FaceResult> Pipeline::ProcessLandmarker(const ImageView& image, double 
   state.tracks = std::move(tracks);
 
   const bool smooth = options_.smoothing && !options_.static_images && options_.max_faces == 1;
-  for (State::Track& track : state.tracks) {
-    Face face;
-    face.id = track.id;
-    face.score = track.presence;
-    face.landmarks = smooth ? track.smoother.Apply(track.landmarks, timestamp_ms, image.width, image.height)
-                            : track.landmarks;
-    face.box = BoundingBox(face.landmarks);
+  for (Track& track : state.tracks) {
+    Face face = FaceFromTrack(track, smooth, timestamp_ms, image);
     const auto blendshapes_start = Clock::now();
     auto scores = (*blendshapes)->Run(face.landmarks);
     if (!scores) return Error(scores.error());
