@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "speakup/annotate.h"
-#include "pose_difference.h"
+#include "landmarker_compare.h"
 #include "speakup/face.h"
 #include "speakup/media.h"
 
@@ -64,36 +64,15 @@ Golden LoadGolden() {
   return golden;
 }
 
-struct FrameErrors {
+struct FrameErrors : test::LandmarkerErrors {
   int frame = 0;
-  double landmarks_percent_iod = 0;  // mean (x, y) distance over 478 points / inter-ocular distance
-  double z_percent_iod = 0;          // mean |z difference| / inter-ocular distance
-  double blendshapes_mean = 0, blendshapes_worst = 0;
-  double rotation_degrees = 0;
 };
 
 FrameErrors Compare(int index, const face::Face& face, const GoldenFrame& golden) {
   FrameErrors e;
+  static_cast<test::LandmarkerErrors&>(e) = test::CompareWithGolden(face, golden.landmarks, golden.blendshapes,
+                                                                      golden.matrix);
   e.frame = index;
-  const auto& g = golden.landmarks;
-  const double interocular = std::hypot(g[263][0] - g[33][0], g[263][1] - g[33][1]);
-  double sum = 0, z_sum = 0;
-  for (size_t i = 0; i < g.size(); ++i) {
-    sum += std::hypot(face.landmarks[i].x - g[i][0], face.landmarks[i].y - g[i][1]);
-    z_sum += std::abs(face.landmarks[i].z - g[i][2]);
-  }
-  e.landmarks_percent_iod = 100 * sum / g.size() / interocular;
-  e.z_percent_iod = 100 * z_sum / g.size() / interocular;
-  double blend_sum = 0;
-  for (size_t i = 0; i < golden.blendshapes.size(); ++i) {
-    const double d = std::abs(face.blendshapes[i] - golden.blendshapes[i]);
-    blend_sum += d;
-    e.blendshapes_worst = std::max(e.blendshapes_worst, d);
-  }
-  e.blendshapes_mean = blend_sum / golden.blendshapes.size();
-  std::array<double, 16> pose{};
-  std::copy(face.pose.begin(), face.pose.end(), pose.begin());
-  e.rotation_degrees = test::RotationDifferenceDegrees(pose, golden.matrix);
   return e;
 }
 

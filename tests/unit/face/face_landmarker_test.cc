@@ -10,7 +10,7 @@
 
 #include "blendshapes.h"
 #include "landmarker.h"
-#include "pose_difference.h"
+#include "landmarker_compare.h"
 #include "face_goldens.h"
 #include "roi.h"
 #include "speakup/face.h"
@@ -37,34 +37,10 @@ constexpr double kMeanBlendshapeError = 0.002;         // mean |difference| per 
 constexpr double kWorstBlendshapeError = 0.02;         // any single score
 constexpr double kRotationErrorDegrees = 0.5;
 
-struct FaceErrors {
-  double landmarks_percent_iod = 0;  // mean (x, y) distance over 478 points / inter-ocular distance
-  double z_percent_iod = 0;          // mean |z difference| / inter-ocular distance
-  double blendshapes_mean = 0, blendshapes_worst = 0;
-  double rotation_degrees = 0;
-};
+using FaceErrors = test::LandmarkerErrors;
 
 FaceErrors Compare(const Face& face, const LandmarkerGoldenFace& golden) {
-  FaceErrors errors;
-  double sum = 0;
-  for (size_t i = 0; i < golden.landmarks.size(); ++i) {
-    sum += Distance(face.landmarks[i].x, face.landmarks[i].y, golden.landmarks[i][0], golden.landmarks[i][1]);
-  }
-  errors.landmarks_percent_iod = 100 * sum / golden.landmarks.size() / InterOcular(golden.landmarks);
-  double z_sum = 0;
-  for (size_t i = 0; i < golden.landmarks.size(); ++i) z_sum += std::abs(face.landmarks[i].z - golden.landmarks[i][2]);
-  errors.z_percent_iod = 100 * z_sum / golden.landmarks.size() / InterOcular(golden.landmarks);
-  double blend_sum = 0;
-  for (size_t i = 0; i < golden.blendshapes.size(); ++i) {
-    const double d = std::abs(face.blendshapes[i] - golden.blendshapes[i]);
-    blend_sum += d;
-    errors.blendshapes_worst = std::max(errors.blendshapes_worst, d);
-  }
-  errors.blendshapes_mean = blend_sum / golden.blendshapes.size();
-  std::array<double, 16> pose{};
-  for (int i = 0; i < 16; ++i) pose[i] = face.pose[i];
-  errors.rotation_degrees = test::RotationDifferenceDegrees(pose, golden.matrix);
-  return errors;
+  return test::CompareWithGolden(face, golden.landmarks, golden.blendshapes, golden.matrix);
 }
 
 const LandmarkerGoldenFace* NearestFace(const Face& face, const LandmarkerGolden& golden) {
