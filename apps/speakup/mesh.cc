@@ -24,7 +24,7 @@ struct MeshOptions {
   std::string output;  // empty: standard output
   std::string render;
   std::string models_dir = SPEAKUP_MODELS_DIR;
-  std::string detector = "short";
+  std::string detector = "auto";  // auto: full range for still images, short range for videos and cameras
   int max_faces = 4;
   bool refine = false;
   std::string model = "mesh";  // mesh: legacy Face Mesh; landmarker: Tasks Face Landmarker (+ blendshapes)
@@ -34,6 +34,14 @@ struct MeshOptions {
 } options;
 
 volatile std::sig_atomic_t interrupted = 0;
+
+// Photos often hold faces beyond the short-range detector's ~2 m (groups, people in the background);
+// videos and cameras are mostly selfie distance, where MediaPipe uses the short-range model.
+face::DetectorKind DetectorFor(const std::string& choice, bool still_image) {
+  if (choice == "full") return face::DetectorKind::kFullRange;
+  if (choice == "short") return face::DetectorKind::kShortRange;
+  return still_image ? face::DetectorKind::kFullRange : face::DetectorKind::kShortRange;
+}
 
 // Writes results in the chosen format; CSV's header and OBJ's vertex numbering span all inputs.
 class ResultWriter {
@@ -97,7 +105,7 @@ bool ProcessSource(Expected<std::unique_ptr<media::FrameSource>> opened, face::W
       options.model == "landmarker" ? face::LandmarkModel::kLandmarker : face::LandmarkModel::kMesh;
   pipeline_options.smoothing = !options.no_smoothing;
   pipeline_options.static_images = source.is_still_image();
-  pipeline_options.detector = options.detector == "full" ? face::DetectorKind::kFullRange : face::DetectorKind::kShortRange;
+  pipeline_options.detector = DetectorFor(options.detector, source.is_still_image());
   face::Pipeline pipeline(pipeline_options);
   const bool progress = !source.is_still_image() && isatty(STDERR_FILENO);
   bool ok = true;
@@ -154,8 +162,10 @@ CLI::App* AddMeshCommand(CLI::App& app) {
                    "(Face Mesh V2, 478 points, 52 blendshapes; smooths videos only with --max-faces 1, as MediaPipe)")
       ->check(CLI::IsMember({"mesh", "landmarker"}))
       ->capture_default_str();
-  mesh->add_option("--detector", options.detector, "short: faces within ~2 m; full: faces up to ~5 m")
-      ->check(CLI::IsMember({"short", "full"}))
+  mesh->add_option("--detector", options.detector,
+                   "auto: full for still images, short for videos and cameras; short: faces within ~2 m; "
+                   "full: faces up to ~5 m")
+      ->check(CLI::IsMember({"auto", "short", "full"}))
       ->capture_default_str();
   mesh->add_flag("--no-smoothing", options.no_smoothing, "Do not smooth landmarks over time in videos");
   mesh->add_option("--threads", options.threads, "Inference threads")->check(CLI::Range(1, 64))->capture_default_str();

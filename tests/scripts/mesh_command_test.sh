@@ -59,8 +59,9 @@ check "OBJ has 478 vertices with --refine" "[ \$(grep -c '^v ' '$work/out.obj') 
 check "OBJ has triangles" "[ \$(grep -c '^f ' '$work/out.obj') -gt 800 ]"
 
 # --model landmarker (MediaPipe Face Landmarker): 478 landmarks, 52 named blendshapes, pose; the scores
-# compared with Google's own FaceLandmarker golden for the image.
-"$bin" mesh --model landmarker "$data/faces/pair_bar.jpg" "$data/faces/frontal_jesper.jpg" > "$work/lm.jsonl"
+# compared with Google's own FaceLandmarker golden for the image (made with MediaPipe's short-range
+# detector: a single photo's scores depend on the detector's box).
+"$bin" mesh --model landmarker --detector short "$data/faces/pair_bar.jpg" "$data/faces/frontal_jesper.jpg" > "$work/lm.jsonl"
 check "landmarker: exit 0" "[ $? -eq 0 ]"
 check "landmarker: 478 landmarks, 52 blendshapes in model order, pose, scores as MediaPipe's" "python3 - '$work/lm.jsonl' '$data/goldens/landmarker' <<'PY'
 import json, sys
@@ -90,6 +91,20 @@ check "the default model is still the 468-point mesh without blendshapes" \
   "python3 -c \"import json; f=json.loads(open('$work/default.jsonl').readline())['faces'][0]; assert len(f['landmarks'])==468 and 'blendshapes' not in f\""
 "$bin" mesh --model landmarker --refine "$data/faces/pair_bar.jpg" > /dev/null 2> "$work/lmrefine.err"
 check "--refine with the landmarker is refused with a message" "[ $? -eq 2 ] && grep -q 'model mesh' '$work/lmrefine.err'"
+
+# --detector auto (the default): full range for still images, where people stand further away
+# (group_bar.jpg: a couple and people behind them), short range (MediaPipe's) for videos.
+faces_in() { grep -o '"id"' "$1" | wc -l; }
+untimed() { sed 's/"timings_ms":{[^}]*}//'; }
+for d in auto short full; do "$bin" mesh --detector "$d" "$data/faces/group_bar.jpg" | untimed > "$work/group_$d.jsonl"; done
+"$bin" mesh "$data/faces/group_bar.jpg" | untimed > "$work/group_default.jsonl"
+check "auto is the default" "cmp -s '$work/group_default.jsonl' '$work/group_auto.jsonl'"
+check "a still image gets the full-range detector: more faces than short range" \
+  "cmp -s '$work/group_auto.jsonl' '$work/group_full.jsonl' && [ \$(faces_in '$work/group_auto.jsonl') -gt \$(faces_in '$work/group_short.jsonl') ]"
+for d in auto short full; do
+  "$bin" mesh --detector "$d" --max-frames 30 "$data/video/face_motion.mp4" | untimed > "$work/video_$d.jsonl"
+done
+check "a video gets the short-range detector" "cmp -s '$work/video_auto.jsonl' '$work/video_short.jsonl' && ! cmp -s '$work/video_auto.jsonl' '$work/video_full.jsonl'"
 
 # --render: an annotated image, and an annotated video that itself still shows the face.
 "$bin" mesh "$data/faces/frontal_jesper.jpg" --render "$work/drawn.png" > /dev/null
