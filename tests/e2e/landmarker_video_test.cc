@@ -1,8 +1,10 @@
-// The Face Landmarker mode on a real video through the real media path: face_motion.mp4 decoded by
+// The Face Landmarker mode on real videos through the real media path: each video decoded by
 // media::FrameSource, run in VIDEO mode (one face, landmark smoothing on), compared frame by frame with
 // Google's own FaceLandmarker in VIDEO mode on the same decoded frames (tests/data/goldens/landmarker_video,
 // see SOURCES.md). This checks what the still goldens cannot: tracking from the previous frame's raw
 // landmarks, the one-euro smoothing, and blendshapes and matrix computed from the smoothed landmarks.
+// Two videos of different kinds: face_motion.mp4 (a photo panned and zoomed, 640x480 H.264, 30 fps) and
+// talking.avi (a real webcam clip of a man talking, 160x120 MJPEG, 15 fps, the mouth opening and closing).
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -12,6 +14,7 @@
 #include <cstdio>
 #include <fstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "speakup/annotate.h"
@@ -27,8 +30,18 @@ constexpr double kMeanLandmarkErrorPercentIod = 0.2;
 constexpr double kMeanBlendshapeError = 0.005;
 // The still goldens' bound on the rotation of the facial transformation matrix, held on every frame.
 constexpr double kRotationErrorDegrees = 0.5;
-// The goldens were made from the frames at frame * 1000 / 30 ms (tasks-ref, --fps 30).
-constexpr double kGoldenFps = 30;
+
+struct VideoCase {
+  const char* name;
+  const char* video;   // under tests/data/video
+  const char* golden;  // under tests/data/goldens/landmarker_video
+  size_t frames;
+};
+
+const VideoCase kVideos[] = {
+    {"FaceMotion", "face_motion.mp4", "face_motion.json", 120},
+    {"Talking", "talking.avi", "talking.json", 68},
+};
 
 struct GoldenFrame {
   double timestamp_ms = 0;
@@ -43,8 +56,8 @@ struct Golden {
   std::vector<GoldenFrame> frames;
 };
 
-Golden LoadGolden() {
-  std::ifstream file(std::string(SPEAKUP_TEST_DATA_DIR) + "/goldens/landmarker_video/face_motion.json");
+Golden LoadGolden(const std::string& name) {
+  std::ifstream file(std::string(SPEAKUP_TEST_DATA_DIR) + "/goldens/landmarker_video/" + name);
   const nlohmann::json json = nlohmann::json::parse(file);
   Golden golden;
   golden.blendshape_names = json.at("blendshape_names").get<std::vector<std::string>>();
@@ -76,15 +89,21 @@ FrameErrors Compare(int index, const face::Face& face, const GoldenFrame& golden
   return e;
 }
 
-TEST(LandmarkerVideo, SmoothedTrackingMatchesMediaPipeFrameByFrame) {
-  const Golden golden = LoadGolden();
-  ASSERT_EQ(golden.frames.size(), 120u);
-  ASSERT_EQ(golden.blendshape_names.size(), static_cast<size_t>(face::kBlendshapeCount));
-  for (int i = 0; i < face::kBlendshapeCount; ++i) ASSERT_EQ(golden.blendshape_names[i], face::kBlendshapeNames[i]);
+// What the pipeline gave on one video, frame by frame.
+struct VideoRun {
+  std::vector<FrameErrors> errors;
+  std::vector<double> jaw_open;  // our jawOpen score per frame
+  int frames = 0;
+  int detections = 0;
+};
 
+class LandmarkerVideo : public testing::TestWithParam<VideoCase> {};
+
+// Runs the whole video through the landmarker pipeline as MediaPipe's VIDEO mode does, comparing with the golden.
+void RunVideo(const VideoCase& video, const Golden& golden, VideoRun& run) {
   auto models = face::Models::Load(SPEAKUP_MODELS_DIR);
   ASSERT_TRUE(models.ok()) << models.error();
-  auto source = media::FrameSource::OpenFile(std::string(SPEAKUP_TEST_DATA_DIR) + "/video/face_motion.mp4");
+  auto source = media::FrameSource::OpenFile(std::string(SPEAKUP_TEST_DATA_DIR) + "/video/" + video.video);
   ASSERT_TRUE(source.ok()) << source.error();
   engine::ThreadPool pool(1);
   face::Workspace workspace(*models, &pool);
@@ -94,9 +113,8 @@ TEST(LandmarkerVideo, SmoothedTrackingMatchesMediaPipeFrameByFrame) {
   options.smoothing = true;
   options.static_images = false;
   face::Pipeline pipeline(options);
-
-  std::vector<FrameErrors> errors;
-  int frames = 0, detections = 0;
+  const auto jaw_open = static_cast<size_t>(
+      std::find(face::kBlendshapeNames.begin(), face::kBlendshapeNames.end(), "jawOpen") - face::kBlendshapeNames.begin());
   while (true) {
     auto next = (*source)->Next();
     ASSERT_TRUE(next.ok()) << next.error();
@@ -104,25 +122,34 @@ TEST(LandmarkerVideo, SmoothedTrackingMatchesMediaPipeFrameByFrame) {
     const media::Frame& frame = **next;
     ASSERT_LT(frame.index, static_cast<int64_t>(golden.frames.size()));
     const GoldenFrame& expected = golden.frames[frame.index];
-    // The golden's timestamps (tasks-ref: frame * 1000 / fps), which the decoder's agree with.
-    const double timestamp_ms = frame.index * 1000.0 / kGoldenFps;
-    EXPECT_NEAR(timestamp_ms, expected.timestamp_ms, 1e-3);
-    EXPECT_NEAR(timestamp_ms, frame.timestamp_ms, 1e-3);
-    auto result = pipeline.Process(annotate::ImageOf(frame), timestamp_ms, workspace);
+    // The golden's timestamps (tasks-ref: frame * the frame duration), which the decoder's agree with.
+    EXPECT_NEAR(frame.timestamp_ms, expected.timestamp_ms, 1e-3) << "frame " << frame.index;
+    auto result = pipeline.Process(annotate::ImageOf(frame), expected.timestamp_ms, workspace);
     ASSERT_TRUE(result.ok()) << result.error();
-    ++frames;
-    detections += result->timings.detected;
+    ++run.frames;
+    run.detections += result->timings.detected;
     ASSERT_TRUE(expected.has_face) << "frame " << frame.index;
     ASSERT_EQ(result->faces.size(), 1u) << "frame " << frame.index;
     const face::Face& face = result->faces[0];
     ASSERT_EQ(face.landmarks.size(), static_cast<size_t>(face::kLandmarkerLandmarks));
     ASSERT_EQ(face.blendshapes.size(), static_cast<size_t>(face::kBlendshapeCount));
-    errors.push_back(Compare(static_cast<int>(frame.index), face, expected));
+    run.errors.push_back(Compare(static_cast<int>(frame.index), face, expected));
+    run.jaw_open.push_back(face.blendshapes[jaw_open]);
   }
-  EXPECT_EQ(frames, 120);
-  EXPECT_EQ(detections, 1) << "one face wanted and tracked: detection on the first frame only";
-  ASSERT_FALSE(errors.empty());
+}
 
+TEST_P(LandmarkerVideo, SmoothedTrackingMatchesMediaPipeFrameByFrame) {
+  const VideoCase& video = GetParam();
+  const Golden golden = LoadGolden(video.golden);
+  ASSERT_EQ(golden.frames.size(), video.frames);
+  ASSERT_EQ(golden.blendshape_names.size(), static_cast<size_t>(face::kBlendshapeCount));
+  for (int i = 0; i < face::kBlendshapeCount; ++i) ASSERT_EQ(golden.blendshape_names[i], face::kBlendshapeNames[i]);
+  VideoRun run;
+  ASSERT_NO_FATAL_FAILURE(RunVideo(video, golden, run));
+  const std::vector<FrameErrors>& errors = run.errors;
+  EXPECT_EQ(run.frames, static_cast<int>(video.frames));
+  EXPECT_EQ(run.detections, 1) << "one face wanted and tracked: detection on the first frame only";
+  ASSERT_FALSE(errors.empty());
   auto mean_of = [&](double FrameErrors::*field) {
     double sum = 0;
     for (const FrameErrors& e : errors) sum += e.*field;
@@ -146,9 +173,9 @@ TEST(LandmarkerVideo, SmoothedTrackingMatchesMediaPipeFrameByFrame) {
                 e.frame, e.landmarks_percent_iod, e.z_percent_iod, e.blendshapes_mean, e.blendshapes_worst,
                 e.rotation_degrees);
   }
-  std::printf("landmarker video vs MediaPipe, %zu frames: landmarks mean %.4f%% IOD (z %.4f%%), worst frame %d "
+  std::printf("%s: landmarker video vs MediaPipe, %zu frames: landmarks mean %.4f%% IOD (z %.4f%%), worst frame %d "
               "%.4f%%\n",
-              errors.size(), landmarks_mean, z_mean, landmarks_worst.frame, landmarks_worst.landmarks_percent_iod);
+              video.video, errors.size(), landmarks_mean, z_mean, landmarks_worst.frame, landmarks_worst.landmarks_percent_iod);
   std::printf("  blendshapes mean %.5f, worst frame %d mean %.5f, worst score frame %d %.5f\n", blendshapes_mean,
               blendshapes_worst.frame, blendshapes_worst.blendshapes_mean, score_worst.frame,
               score_worst.blendshapes_worst);
@@ -157,6 +184,24 @@ TEST(LandmarkerVideo, SmoothedTrackingMatchesMediaPipeFrameByFrame) {
   EXPECT_LE(landmarks_mean, kMeanLandmarkErrorPercentIod);
   EXPECT_LE(blendshapes_mean, kMeanBlendshapeError);
   EXPECT_LE(rotation_worst.rotation_degrees, kRotationErrorDegrees);
+}
+
+INSTANTIATE_TEST_SUITE_P(Videos, LandmarkerVideo, testing::ValuesIn(kVideos),
+                         [](const testing::TestParamInfo<VideoCase>& info) { return std::string(info.param.name); });
+
+// The expression follows the face: in talking.avi the mouth is plainly closed in frames 0-5 and 62-67 and
+// open in frames 9-17 (looked at frame by frame); every open frame must score jawOpen above every closed one.
+TEST(LandmarkerExpression, OpenMouthScoresJawOpenAboveClosedMouth) {
+  const VideoCase& video = kVideos[1];
+  const Golden golden = LoadGolden(video.golden);
+  VideoRun run;
+  ASSERT_NO_FATAL_FAILURE(RunVideo(video, golden, run));
+  ASSERT_EQ(run.jaw_open.size(), video.frames);
+  double closed_max = 0, open_min = 1;
+  for (int i : {0, 1, 2, 3, 4, 5, 62, 63, 64, 65, 66, 67}) closed_max = std::max(closed_max, run.jaw_open[i]);
+  for (int i = 9; i <= 17; ++i) open_min = std::min(open_min, run.jaw_open[i]);
+  std::printf("jawOpen: closed mouth at most %.3f, open mouth at least %.3f\n", closed_max, open_min);
+  EXPECT_GT(open_min, closed_max + 0.05);
 }
 
 }  // namespace
