@@ -1,7 +1,10 @@
 // `speakup bench e2e`: headless Chromium streams a 640x480 30 fps face video through `speakup serve`
 // for a fixed time; prints results per second, round-trip latency (frame leaving the browser's
 // encoder -> its landmarks received) median and p95, and the server's stage times.
-//   node bench/e2e.mjs --bin build/release/apps/speakup/speakup [--duration 20] [--model mesh|landmarker] [--json]
+// The page shows the 2D overlay only (views=2d) unless --views 3d: without a GPU, the 3D view and the
+// avatar are drawn in software on the same cores as the browser's encoder and the server.
+//   node bench/e2e.mjs --bin build/release/apps/speakup/speakup [--duration 20] [--model mesh|landmarker]
+//                      [--views 2d|3d] [--json]
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -18,8 +21,10 @@ const bin = option('--bin', process.env.SPEAKUP_BIN);
 const duration = Number(option('--duration', '20'));
 const json = args.includes('--json');
 const model = option('--model', 'mesh');
+const views = option('--views', '2d');
 if (!bin) throw new Error('give --bin PATH_TO_SPEAKUP');
 if (model !== 'mesh' && model !== 'landmarker') throw new Error(`--model is mesh or landmarker, not ${model}`);
+if (views !== '2d' && views !== '3d') throw new Error(`--views is 2d or 3d, not ${views}`);
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (...m) => { if (!json) console.log(...m); };
@@ -41,7 +46,7 @@ if (!port) throw new Error(`the server did not start: ${output}`);
 const browser = await launch({ loopback: true, extra: [`--use-file-for-fake-video-capture=${mjpeg}`] });
 try {
   const page = await browser.newPage('bench');
-  await page.goto(`http://127.0.0.1:${port}/?autostart=1&model=${model}`);
+  await page.goto(`http://127.0.0.1:${port}/?autostart=1&model=${model}&views=${views}`);
   await page.waitForFunction(() => window.speakup?.state === 'connected', null, { timeout: 25000 });
   // The page sends its options (model included) with the offer; the server's answer confirms them.
   await page.waitForFunction((m) => window.speakup.serverOptions?.model === m, model, { timeout: 10000 });
@@ -67,6 +72,7 @@ try {
   const blendshapes = await page.evaluate(() => window.speakup.lastResult?.faces?.[0]?.blendshapes?.length ?? null);
   const result = {
     model,
+    views,
     blendshapes_per_face: blendshapes,
     duration_s: duration,
     frames_sent: last.sent - start.sent,
@@ -78,7 +84,7 @@ try {
   if (json) {
     console.log(JSON.stringify(result));
   } else {
-    log(`640x480 30 fps from headless Chromium for ${duration} s through speakup serve (loopback), model ${model}` +
+    log(`640x480 30 fps from headless Chromium for ${duration} s through speakup serve (loopback), model ${model}, views ${views}` +
       `${model === 'landmarker' ? ` (${blendshapes} blendshapes per face)` : ''}:`);
     log(`  frames sent ${result.frames_sent}, results ${result.results} (${(100 * result.results / Math.max(1, result.frames_sent)).toFixed(1)}%), ${result.results_per_second.toFixed(1)} results/s`);
     log(`  round-trip latency: median ${result.latency_ms.p50?.toFixed(1)} ms, p95 ${result.latency_ms.p95?.toFixed(1)} ms (${sorted.length} results)`);

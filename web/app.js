@@ -155,8 +155,13 @@ const ui = {
 };
 
 const overlay = new Overlay2D($('overlay'));
+// views=2d: no three.js panels. Without a GPU (a headless browser, a thin client) drawing the 3D view
+// and the avatar at 30 fps takes the CPU the camera's encoder needs.
+const threeDViews = params.get('views') !== '2d';
+for (const id of ['view3d', 'avatar']) $(id).closest('figure').hidden = !threeDViews;
 let view3d = null;
 try {
+  if (!threeDViews) throw new Error('off (views=2d)');
   view3d = new View3D($('view3d'));
   speakup.three.webgl = view3d.available;
 } catch (error) {
@@ -166,6 +171,7 @@ try {
 
 let avatar = null;
 try {
+  if (!threeDViews) throw new Error('off (views=2d)');
   avatar = new Avatar($('avatar'));
   speakup.avatar = avatar.state;
 } catch (error) {

@@ -1,7 +1,9 @@
 // One three.js canvas in a page element, shared by the 3D view and the avatar: renderer, scene,
 // perspective camera, a root group mirrored like the video, the canvas sized with its element, and a
-// frame drawn on the next animation frame once something marked the view dirty. Without WebGL 2 the
-// element shows a note instead and `available` is false.
+// frame drawn on the next animation frame once something marked the view dirty and the canvas is on
+// screen (drawing a canvas nobody sees costs the CPU the camera's encoder needs: without a GPU,
+// two off-screen views drawn at 30 fps tripled the round-trip latency). Without WebGL 2 the element
+// shows a note instead and `available` is false.
 
 import * as THREE from 'three';
 
@@ -41,10 +43,17 @@ export class ThreeCanvas {
     this.resizeObserver = new ResizeObserver(() => this.resize());
     this.resizeObserver.observe(container);
     this.resize();
+    this.visible = true; // until the first intersection report says otherwise
+    this.intersectionObserver = new IntersectionObserver((entries) => {
+      const entry = entries[entries.length - 1];
+      this.visible = entry.isIntersecting;
+      if (this.visible) this.dirty = true;
+    });
+    this.intersectionObserver.observe(container);
     // The first frame comes after the subclass's constructor has built its scene.
     this.loop = () => {
       this.frame = requestAnimationFrame(this.loop);
-      if (!this.dirty) return;
+      if (!this.dirty || !this.visible) return;
       this.dirty = false;
       this.renderer.render(this.scene, this.camera);
       this.rendered += 1;
@@ -77,6 +86,7 @@ export class ThreeCanvas {
     if (!this.available) return;
     cancelAnimationFrame(this.frame);
     this.resizeObserver.disconnect();
+    this.intersectionObserver.disconnect();
     this.renderer.dispose();
   }
 }

@@ -37,6 +37,7 @@ CLI::App* e2e_command = nullptr;
 CLI::App* capacity_command = nullptr;
 int e2e_seconds = 20;
 std::string e2e_model = "mesh";
+std::string e2e_views = "2d";
 
 struct Result {
   std::string model;
@@ -75,6 +76,10 @@ CLI::App* AddBenchCommand(CLI::App& app) {
   e2e_command->add_option("--duration", e2e_seconds, "Seconds to measure")->check(CLI::Range(2, 600))->capture_default_str();
   e2e_command->add_option("--model", e2e_model, "The session option model: mesh, or landmarker (52 blendshapes)")
       ->check(CLI::IsMember({"mesh", "landmarker"}))
+      ->capture_default_str();
+  e2e_command->add_option("--views", e2e_views, "The page's views: 2d (the overlay only), or 3d (also the 3D view "
+                                                "and the avatar, drawn in software without a GPU)")
+      ->check(CLI::IsMember({"2d", "3d"}))
       ->capture_default_str();
   e2e_command->add_flag("--json", options.json, "Print JSON instead of text");
   capacity_command = bench->add_subcommand("capacity", "Concurrent 30 fps clients the server holds (>= 95% of frames "
@@ -164,7 +169,7 @@ int RunPipelineBench() {
 // server it starts.
 int RunE2eBench(const char* self) {
   const std::string command = "node '" SPEAKUP_SOURCE_DIR "/bench/e2e.mjs' --bin '" + std::string(self) +
-                              "' --duration " + std::to_string(e2e_seconds) + " --model " + e2e_model +
+                              "' --duration " + std::to_string(e2e_seconds) + " --model " + e2e_model + " --views " + e2e_views +
                               (options.json ? " --json" : "");
   const int status = std::system(command.c_str());
   return status == 0 ? 0 : 1;
