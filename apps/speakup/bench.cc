@@ -34,6 +34,7 @@ struct BenchOptions {
 
 CLI::App* pipeline_command = nullptr;
 CLI::App* e2e_command = nullptr;
+CLI::App* stream_cost_command = nullptr;
 CLI::App* capacity_command = nullptr;
 int e2e_seconds = 20;
 std::string e2e_model = "mesh";
@@ -85,6 +86,9 @@ CLI::App* AddBenchCommand(CLI::App& app) {
   capacity_command = bench->add_subcommand("capacity", "Concurrent 30 fps clients the server holds (>= 95% of frames "
                                                        "answered, p95 <= 100 ms), CPU and memory per stream");
   AddCapacityOptions(capacity_command);
+  stream_cost_command = bench->add_subcommand("stream-cost", "One camera stream's server CPU per frame by stage "
+                                                             "(decode, convert, warp, inference, WebRTC and other)");
+  AddStreamCostOptions(stream_cost_command);
   return bench;
 }
 
@@ -178,6 +182,7 @@ int RunE2eBench(const char* self) {
 int RunBench(const char* self) {
   if (pipeline_command->parsed()) return RunPipelineBench();
   if (e2e_command->parsed()) return RunE2eBench(self);
+  if (stream_cost_command->parsed()) return RunStreamCostBench();
   if (capacity_command->parsed()) return RunCapacityBench();
   std::vector<Result> results;
   for (const std::string& name : options.models) {

@@ -2,22 +2,21 @@
 // child process, then runs the load generator (in this process) with 2, 4, 6, ... clients until a
 // step no longer holds: fewer than 95% of frames answered, or p95 latency above 100 ms (a failed
 // step is run once more before it counts: the machine is shared). Reports the largest N that held,
-// the server's CPU per stream and its memory per session, from /proc.
-#include <signal.h>
-#include <sys/wait.h>
+// the server's CPU per stream and its memory per session, from /proc, and where that CPU goes
+// (cpu_breakdown: decode, convert + warp, inference, WebRTC and other) from the server's own per-stage
+// CPU counters at /metrics.
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
-#include <fstream>
+#include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
-#include <regex>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "bench_server.h"
 #include "speakup/loadgen.h"
 #include "subcommands.h"
 
@@ -25,7 +24,8 @@ namespace speakup::app {
 namespace {
 
 struct CapacityOptions {
-  std::string video = std::string(SPEAKUP_TEST_DATA_DIR) + "/video/face_motion_vp8.webm";
+  std::string video;           // empty: the face video in `codec`
+  std::string codec = "vp8";
   int start = 2, step = 2, max_clients = 64;
   double duration_s = 10;
   size_t threads = 0;  // the server's inference threads; 0 = its default (one per core)
@@ -33,105 +33,13 @@ struct CapacityOptions {
   bool json = false;
 } options;
 
-// CPU seconds (user + system) a process has used, from /proc/PID/stat.
-double CpuSeconds(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const size_t end_of_name = text.rfind(')');  // the command name may hold spaces
-  if (end_of_name == std::string::npos) return 0;
-  std::istringstream fields(text.substr(end_of_name + 2));
-  std::string field;
-  unsigned long long utime = 0, stime = 0;
-  for (int index = 3; fields >> field; ++index) {  // field 3 is the state
-    if (index == 14) utime = std::stoull(field);
-    if (index == 15) {
-      stime = std::stoull(field);
-      break;
-    }
-  }
-  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
-double RssMiB(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
-  }
-  return 0;
-}
-
-// `speakup serve` on a free loopback port, its output in a temporary file.
-class ChildServer {
- public:
-  ~ChildServer() { Stop(); }
-
-  Status Start(size_t threads) {
-    char log_name[] = "/tmp/speakup-capacity-XXXXXX";
-    const int log_fd = mkstemp(log_name);
-    if (log_fd < 0) return Status::Error("cannot create a temporary file for the server's log");
-    log_path_ = log_name;
-    std::vector<std::string> args = {"/proc/self/exe", "serve", "--port", "0", "--max-sessions", "1000",
-                                     "--max-sessions-per-ip", "0"};
-    if (threads) args.insert(args.end(), {"--threads", std::to_string(threads)});
-    pid_ = fork();
-    if (pid_ < 0) return Status::Error("cannot start the server (fork failed)");
-    if (pid_ == 0) {
-      dup2(log_fd, STDOUT_FILENO);
-      dup2(log_fd, STDERR_FILENO);
-      std::vector<char*> argv;
-      for (std::string& arg : args) argv.push_back(arg.data());
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-    close(log_fd);
-    const std::regex listening(R"(listening on \S+:(\d+)/)");
-    for (int i = 0; i < 300; ++i) {
-      std::smatch match;
-      const std::string log = Log();
-      if (std::regex_search(log, match, listening)) {
-        port_ = std::stoi(match[1]);
-        return Status::Ok();
-      }
-      if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
-        pid_ = -1;
-        return Status::Error("the server exited at start: " + log);
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return Status::Error("the server did not start within 30 s: " + Log());
-  }
-
-  void Stop() {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      waitpid(pid_, nullptr, 0);
-      pid_ = -1;
-    }
-    if (!log_path_.empty()) std::remove(log_path_.c_str());
-    log_path_.clear();
-  }
-
-  std::string Log() const {
-    std::ifstream in(log_path_);
-    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  }
-  pid_t pid() const { return pid_; }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/"; }
-
- private:
-  pid_t pid_ = -1;
-  int port_ = 0;
-  std::string log_path_;
-};
-
 struct Step {
   int clients = 0;
   double answered = 0, p50_ms = 0, p95_ms = 0;
   double server_cpu_pct = 0;  // percent of one core, over the measured window
   double loadgen_cpu_pct = 0;
   double server_rss_mib = 0;  // at the end of the window
+  StageShares cpu_per_stream;  // percent of one core per stream, by stage
   bool held = false;
 };
 
@@ -144,22 +52,30 @@ Expected<Step> RunStep(const loadgen::EncodedVideo& video, const ChildServer& se
   Step step;
   step.clients = clients;
   double server_cpu = 0, own_cpu = 0;
+  Expected<ServerCounters> counters_before = Error("the window did not open");
+  Expected<ServerCounters> counters_after = Error("the window did not close");
   auto window_start = std::chrono::steady_clock::now();
+  double seconds = 0;
   load.on_window = [&](bool opened) {
     const auto now = std::chrono::steady_clock::now();
     if (opened) {
       window_start = now;
       server_cpu = CpuSeconds(server.pid());
       own_cpu = CpuSeconds(getpid());
+      counters_before = FetchCounters(server.port());
       return;
     }
-    const double seconds = std::chrono::duration<double>(now - window_start).count();
+    seconds = std::chrono::duration<double>(now - window_start).count();
     step.server_cpu_pct = 100 * (CpuSeconds(server.pid()) - server_cpu) / seconds;
     step.loadgen_cpu_pct = 100 * (CpuSeconds(getpid()) - own_cpu) / seconds;
     step.server_rss_mib = RssMiB(server.pid());
+    counters_after = FetchCounters(server.port());
   };
   auto report = loadgen::RunLoad(video, load);
   if (!report) return Error(report.error());
+  if (!counters_before) return Error(counters_before.error());
+  if (!counters_after) return Error(counters_after.error());
+  step.cpu_per_stream = Difference(*counters_before, *counters_after, seconds * clients / 100);
   step.answered = report->answered_fraction();
   step.p50_ms = report->latency.p50_ms;
   step.p95_ms = report->latency.p95_ms;
@@ -171,7 +87,10 @@ Expected<Step> RunStep(const loadgen::EncodedVideo& video, const ChildServer& se
 }  // namespace
 
 void AddCapacityOptions(CLI::App* capacity) {
-  capacity->add_option("--video", options.video, "Video each client sends (looped)")->capture_default_str();
+  capacity->add_option("--codec", options.codec, "The clients' video codec (the face video encoded as a browser does)")
+      ->check(CLI::IsMember({"vp8", "vp9", "h264"}))
+      ->capture_default_str();
+  capacity->add_option("--video", options.video, "Video each client sends (looped); overrides --codec");
   capacity->add_option("--start", options.start, "Clients in the first step")->check(CLI::Range(1, 500))->capture_default_str();
   capacity->add_option("--step", options.step, "Clients added per step")->check(CLI::Range(1, 100))->capture_default_str();
   capacity->add_option("--max-clients", options.max_clients, "Stop ramping here")->check(CLI::Range(1, 500))
@@ -184,7 +103,18 @@ void AddCapacityOptions(CLI::App* capacity) {
 }
 
 int RunCapacityBench() {
-  auto video = loadgen::LoadEncodedVideo(options.video);
+  char work_dir[] = "/tmp/speakup-capacity-XXXXXX";
+  if (!mkdtemp(work_dir)) {
+    std::cerr << "speakup bench capacity: cannot make a temporary folder\n";
+    return 1;
+  }
+  auto video_path = options.video.empty() ? VideoForCodec(options.codec, work_dir) : Expected<std::string>(options.video);
+  if (!video_path) {
+    std::cerr << "speakup bench capacity: " << video_path.error() << "\n";
+    return 1;
+  }
+  auto video = loadgen::LoadEncodedVideo(*video_path);
+  std::filesystem::remove_all(work_dir);
   if (!video) {
     std::cerr << "speakup bench capacity: " << video.error() << "\n";
     return 1;
@@ -198,9 +128,10 @@ int RunCapacityBench() {
   const double idle_rss = RssMiB(server.pid());
   if (!options.json) {
     std::printf("%s: %dx%d %s at %.0f fps per client; a step holds with >= %.0f%% answered and p95 <= %.0f ms\n",
-                options.video.c_str(), video->width, video->height, video->codec.c_str(), video->fps,
+                video_path->c_str(), video->width, video->height, video->codec.c_str(), video->fps,
                 100 * options.min_answered, options.max_p95_ms);
-    std::printf("clients  answered  p50 ms  p95 ms  server CPU  loadgen CPU  server RSS\n");
+    std::printf("clients  answered  p50 ms  p95 ms  server CPU  loadgen CPU  server RSS  per stream: decode convert+warp "
+                "inference webrtc+other (%% of a core)\n");
   }
   std::vector<Step> steps;
   const Step* best = nullptr;
@@ -216,8 +147,10 @@ int RunCapacityBench() {
     }
     steps.push_back(*step);
     if (!options.json) {
-      std::printf("%7d  %7.1f%%  %6.1f  %6.1f  %9.0f%%  %10.0f%%  %7.0f MiB  %s\n", step->clients, 100 * step->answered,
-                  step->p50_ms, step->p95_ms, step->server_cpu_pct, step->loadgen_cpu_pct, step->server_rss_mib,
+      const StageShares& c = step->cpu_per_stream;
+      std::printf("%7d  %7.1f%%  %6.1f  %6.1f  %9.0f%%  %10.0f%%  %7.0f MiB  %5.1f %5.1f %5.1f %5.1f  %s\n", step->clients,
+                  100 * step->answered, step->p50_ms, step->p95_ms, step->server_cpu_pct, step->loadgen_cpu_pct,
+                  step->server_rss_mib, c.decode, c.convert + c.warp, c.inference, c.webrtc_other + c.result,
                   step->held ? "held" : "did not hold");
       std::fflush(stdout);
     }
@@ -229,8 +162,17 @@ int RunCapacityBench() {
   const double per_stream_cpu = best ? best->server_cpu_pct / best->clients : 0;
   const double rss_per_session = best ? (best->server_rss_mib - idle_rss) / best->clients : 0;
   const unsigned cores = std::thread::hardware_concurrency();
+  auto breakdown = [](const StageShares& c) {
+    return nlohmann::json{{"decode", c.decode},
+                          {"convert_warp", c.convert + c.warp},
+                          {"inference", c.inference},
+                          {"webrtc_other", c.webrtc_other + c.result},
+                          {"total", c.total}};
+  };
   if (options.json) {
     nlohmann::json out = {{"max_clients", max_clients},
+                          {"codec", video->codec},
+                          {"cpu_breakdown", best ? breakdown(best->cpu_per_stream) : nlohmann::json::object()},
                           {"per_stream_cpu_pct", per_stream_cpu},
                           {"rss_mb_per_session", rss_per_session},
                           {"idle_rss_mb", idle_rss},
@@ -240,13 +182,19 @@ int RunCapacityBench() {
       out["steps"].push_back({{"clients", step.clients}, {"answered", step.answered}, {"p50_ms", step.p50_ms},
                               {"p95_ms", step.p95_ms}, {"server_cpu_pct", step.server_cpu_pct},
                               {"loadgen_cpu_pct", step.loadgen_cpu_pct}, {"server_rss_mb", step.server_rss_mib},
-                              {"held", step.held}});
+                              {"cpu_breakdown", breakdown(step.cpu_per_stream)}, {"held", step.held}});
     }
     std::cout << out.dump() << "\n";
   } else {
     std::printf("capacity: %d concurrent clients held (%u cores, load generator on the same machine); server CPU "
                 "%.1f%% of a core per stream, memory %.1f MiB per session (idle server %.0f MiB)\n",
                 max_clients, cores, per_stream_cpu, rss_per_session, idle_rss);
+    if (best) {
+      const StageShares& c = best->cpu_per_stream;
+      std::printf("  per stream at %d: decode %.1f%%, convert+warp %.1f%%, inference %.1f%%, WebRTC and other %.1f%% "
+                  "(of a core, from the server's stage counters)\n",
+                  best->clients, c.decode, c.convert + c.warp, c.inference, c.webrtc_other + c.result);
+    }
   }
   return 0;
 }

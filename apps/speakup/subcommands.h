@@ -7,9 +7,12 @@ namespace speakup::app {
 // `speakup bench`: engine latency per model, 1 and 2 threads.
 CLI::App* AddBenchCommand(CLI::App& app);
 int RunBench(const char* self);  // self: this program's path (bench e2e runs it as the server)
-// `speakup bench capacity` (bench_capacity.cpp).
+// `speakup bench capacity` (bench_capacity.cc).
 void AddCapacityOptions(CLI::App* capacity);
 int RunCapacityBench();
+// `speakup bench stream-cost` (bench_stream_cost.cc).
+void AddStreamCostOptions(CLI::App* command);
+int RunStreamCostBench();
 
 // `speakup mesh`: landmarks and head pose for images, videos and cameras.
 CLI::App* AddMeshCommand(CLI::App& app);

@@ -3,10 +3,12 @@
 #include <gst/rtp/gstrtpbuffer.h>
 #include <gst/video/video.h>
 
+#include <algorithm>
 #include <chrono>
 #include <iterator>
 #include <utility>
 
+#include "speakup/cpu_time.h"
 #include "speakup/media/gst_util.h"
 #include "gsignal.h"
 
@@ -54,7 +56,13 @@ RtpTimestampMap::Match RtpTimestampMap::Take(GstClockTime pts) {
 
 // ---- CameraStream ----
 
-void CameraStream::Watch(GstPad* depayloader_sink, GstAppSink* sink) {
+void CameraStream::Watch(GstPad* depayloader_sink, GstElement* decoder, GstAppSink* sink) {
+  PadPtr decoder_sink(gst_element_get_static_pad(decoder, "sink"));
+  PadPtr decoder_source(gst_element_get_static_pad(decoder, "src"));
+  if (decoder_sink && decoder_source) {
+    gst_pad_add_probe(decoder_sink.get(), GST_PAD_PROBE_TYPE_BUFFER, OnDecoderInput, this, nullptr);
+    gst_pad_add_probe(decoder_source.get(), GST_PAD_PROBE_TYPE_BUFFER, OnDecoderOutput, this, nullptr);
+  }
   GstAppSinkCallbacks sink_callbacks{};
   sink_callbacks.new_sample = OnNewSample;
   gst_app_sink_set_callbacks(sink, &sink_callbacks, this, nullptr);
@@ -81,6 +89,18 @@ GstPadProbeReturn CameraStream::OnDepayloaderInput(GstPad*, GstPadProbeInfo* inf
   } catch (...) {
     ReportEscapedException("webrtc peer: the depayloader's probe");
   }
+  return GST_PAD_PROBE_OK;
+}
+
+GstPadProbeReturn CameraStream::OnDecoderInput(GstPad*, GstPadProbeInfo*, gpointer data) {
+  static_cast<CameraStream*>(data)->decode_started_ms_ = ThreadCpuMs();
+  return GST_PAD_PROBE_OK;
+}
+
+GstPadProbeReturn CameraStream::OnDecoderOutput(GstPad*, GstPadProbeInfo*, gpointer data) {
+  auto* stream = static_cast<CameraStream*>(data);
+  stream->decoded_ms_ = ThreadCpuMs();
+  stream->last_decode_ms_ = std::max(0.0, stream->decoded_ms_ - stream->decode_started_ms_);
   return GST_PAD_PROBE_OK;
 }
 
@@ -128,6 +148,9 @@ void CameraStream::OnSample(GstAppSink* sink) {
     return;
   }
   frame->timestamp_ms = std::chrono::duration<double, std::milli>(arrived.time_since_epoch()).count();
+  // Conversion: from the decoder's output through scaling and the appsink to the RGB frame.
+  frame->cost.decode_ms = last_decode_ms_;
+  frame->cost.convert_ms = decoded_ms_ > 0 ? std::max(0.0, ThreadCpuMs() - decoded_ms_) : 0.0;
   ++frames_decoded_;
   if (on_frame_) on_frame_(std::move(*frame), rtp_time);
 }

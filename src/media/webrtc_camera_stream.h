@@ -60,8 +60,9 @@ class CameraStream {
   CameraStream(const CameraStream&) = delete;
   CameraStream& operator=(const CameraStream&) = delete;
 
-  // Watches a receive chain being built: the depayloader's sink pad and the chain's appsink.
-  void Watch(GstPad* depayloader_sink, GstAppSink* sink);
+  // Watches a receive chain being built: the depayloader's sink pad, the decoder (its CPU time per
+  // frame, see FrameCost) and the chain's appsink.
+  void Watch(GstPad* depayloader_sink, GstElement* decoder, GstAppSink* sink);
   // The chain is linked: key-frame requests go upstream from the depayloader's sink pad from now on.
   void Linked(const std::string& codec, PadPtr depayloader_sink);
 
@@ -84,6 +85,8 @@ class CameraStream {
   // ---- streaming threads ----
   static GstPadProbeReturn OnDepayloaderInput(GstPad* pad, GstPadProbeInfo* info, gpointer data);
   static GstFlowReturn OnNewSample(GstAppSink* sink, gpointer data);
+  static GstPadProbeReturn OnDecoderInput(GstPad* pad, GstPadProbeInfo* info, gpointer data);
+  static GstPadProbeReturn OnDecoderOutput(GstPad* pad, GstPadProbeInfo* info, gpointer data);
   void OnRtpPacket(GstBuffer* buffer);
   void OnSample(GstAppSink* sink);
   uint32_t RtpTimeFor(GstClockTime pts);
@@ -92,6 +95,11 @@ class CameraStream {
   const PostTask post_;
   const std::function<void(Frame, uint32_t)> on_frame_;
   const std::function<void(const std::string&)> on_error_;
+
+  // The streaming thread's CPU clock when the decoder took the current frame and when it gave it out
+  // (the decoder, conversion and appsink all run on that one thread: no locks).
+  double decode_started_ms_ = 0, decoded_ms_ = 0;
+  double last_decode_ms_ = 0;
 
   mutable std::mutex mutex_;  // the members below
   RtpTimestampMap rtp_times_;

@@ -32,7 +32,7 @@ void Histogram::Render(std::string& out, const std::string& name, const std::str
   out += line;
 }
 
-std::string Metrics::Render(const MetricsGauges& gauges) const {
+std::string Metrics::Render(const MetricsGauges& gauges, double process_cpu_seconds) const {
   std::string out;
   auto counter = [&](const char* name, const char* help, uint64_t value, const char* type = "counter") {
     out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " +
@@ -65,6 +65,22 @@ std::string Metrics::Render(const MetricsGauges& gauges) const {
   landmarks.Render(out, "speakup_landmarks_seconds", "Warp and landmarks per frame.");
   geometry.Render(out, "speakup_geometry_seconds", "Head pose per frame.");
   total.Render(out, "speakup_frame_seconds", "Frame decoded to result sent.");
+  decode.Render(out, "speakup_decode_seconds", "Video decoder CPU time per frame.");
+  convert.Render(out, "speakup_convert_seconds", "CPU time per frame from the decoder's output to an RGB frame.");
+  char line[160];
+  if (process_cpu_seconds >= 0) {
+    std::snprintf(line, sizeof(line), "# HELP process_cpu_seconds_total Total user and system CPU time spent in "
+                  "seconds.\n# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %.6f\n",
+                  process_cpu_seconds);
+    out += line;
+  }
+  out += "# HELP speakup_cpu_seconds_total CPU time per frame stage, all sessions (the rest of the process's CPU "
+         "is WebRTC, signaling and other).\n# TYPE speakup_cpu_seconds_total counter\n";
+  for (int stage = 0; stage < StageCpu::kCount; ++stage) {
+    std::snprintf(line, sizeof(line), "speakup_cpu_seconds_total{stage=\"%s\"} %.6f\n", StageCpu::kNames[stage],
+                  cpu.seconds(static_cast<StageCpu::Stage>(stage)));
+    out += line;
+  }
   return out;
 }
 

@@ -2,6 +2,7 @@
 // Updated from any thread (atomics); read by the HTTP handler on the main loop.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -13,7 +14,7 @@ namespace speakup::server {
 // A latency histogram with fixed bucket bounds in milliseconds (Prometheus "le" buckets).
 class Histogram {
  public:
-  static constexpr std::array<double, 10> kBoundsMs = {1, 2, 3, 5, 8, 13, 20, 35, 60, 100};
+  static constexpr std::array<double, 12> kBoundsMs = {0.25, 0.5, 1, 2, 3, 5, 8, 13, 20, 35, 60, 100};
   void Observe(double ms);
   // Appends the _bucket, _sum and _count lines of `name` (bounds in seconds, as Prometheus wants).
   void Render(std::string& out, const std::string& name, const std::string& help) const;
@@ -33,6 +34,19 @@ struct MetricsGauges {
   long open_fds = -1, max_fds = -1;  // the process's descriptors (-1: unknown)
 };
 
+// CPU time spent per stage of a frame, summed over all sessions (microseconds; CPU of the thread that
+// ran the stage, so other threads competing for the cores do not inflate it).
+class StageCpu {
+ public:
+  enum Stage { kDecode, kConvert, kWarp, kInference, kResult, kCount };
+  static constexpr std::array<const char*, kCount> kNames = {"decode", "convert", "warp", "inference", "result"};
+  void Add(Stage stage, double ms) { micros_[stage] += static_cast<uint64_t>(std::max(0.0, ms) * 1000 + 0.5); }
+  double seconds(Stage stage) const { return static_cast<double>(micros_[stage].load()) / 1e6; }
+
+ private:
+  std::array<std::atomic<uint64_t>, kCount> micros_{};
+};
+
 struct Metrics {
   std::atomic<uint64_t> sessions_started{0}, sessions_refused{0};
   // Connections refused at accept (too many), requests refused before libsoup (a body, huge
@@ -40,9 +54,11 @@ struct Metrics {
   std::atomic<uint64_t> connections_refused{0}, requests_refused{0}, accept_errors{0};
   std::atomic<uint64_t> frames_in{0}, frames_processed{0}, frames_dropped{0}, results_sent{0};
   Histogram queue, detect, landmarks, geometry, total;
+  Histogram decode, convert;  // CPU per frame of the video decoder and of the conversion to RGB
+  StageCpu cpu;
 
-  // The whole exposition.
-  std::string Render(const MetricsGauges& gauges) const;
+  // The whole exposition; `process_cpu_seconds` < 0 leaves process_cpu_seconds_total out.
+  std::string Render(const MetricsGauges& gauges, double process_cpu_seconds = -1) const;
 };
 
 }  // namespace speakup::server

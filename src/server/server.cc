@@ -18,6 +18,7 @@
 #include "front_door.h"
 #include "http_policy.h"
 #include "session.h"
+#include "speakup/cpu_time.h"
 #include "speakup/annotate.h"
 #include "speakup/media/gst_handles.h"
 #include "speakup/signaling.h"
@@ -204,7 +205,7 @@ void Server::Impl::ServeFile(SoupServerMessage* message, const char* request_pat
         return;
       }
     }
-    const std::string body = metrics.Render(Gauges());
+    const std::string body = metrics.Render(Gauges(), ProcessCpuSeconds());
     soup_server_message_set_status(message, SOUP_STATUS_OK, nullptr);
     soup_server_message_set_response(message, "text/plain; version=0.0.4", SOUP_MEMORY_COPY, body.data(), body.size());
     return;

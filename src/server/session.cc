@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "speakup/annotate.h"
+#include "speakup/cpu_time.h"
 #include "speakup/result_message.h"
 #include "websocket_close.h"
 
@@ -248,11 +249,16 @@ void Session::OnOptions(const protocol::OptionsUpdate& update) {
 
 void Session::OnFrame(media::Frame frame, uint32_t rtp_timestamp) {
   if (closed_) return;
-  context_.metrics->frames_in++;
+  Metrics& metrics = *context_.metrics;
+  metrics.frames_in++;
+  metrics.decode.Observe(frame.cost.decode_ms);
+  metrics.convert.Observe(frame.cost.convert_ms);
+  metrics.cpu.Add(StageCpu::kDecode, frame.cost.decode_ms);
+  metrics.cpu.Add(StageCpu::kConvert, frame.cost.convert_ms);
   bool submit = false;
   {
     std::lock_guard lock(slot_mutex_);
-    if (slot_) context_.metrics->frames_dropped++;  // the worker has not taken the last one: replace it
+    if (slot_) metrics.frames_dropped++;  // the worker has not taken the last one: replace it
     slot_ = PendingFrame{std::move(frame), rtp_timestamp, Clock::now()};
     if (!scheduled_) submit = scheduled_ = true;
   }
@@ -280,11 +286,20 @@ void Session::Run(face::Workspace& workspace) {
     }
   }
   media::Frame& frame = pending.frame;
+  const double cpu_start = ThreadCpuMs();
   auto result = pipeline_.Process(annotate::ImageOf(frame),
                                   std::chrono::duration<double, std::milli>(pending.arrived.time_since_epoch()).count(),
                                   workspace);
+  const double cpu_processed = ThreadCpuMs();
   context_.metrics->frames_processed++;
   if (result) {
+    // The pipeline's CPU split between the warp and the rest (detection, models, pose) in the
+    // proportion of their times on this thread.
+    const face::StageTimings& t = result->timings;
+    const double pipeline_cpu = cpu_processed - cpu_start;
+    const double warp_share = t.total_ms > 0 ? std::clamp(t.warp_ms / t.total_ms, 0.0, 1.0) : 0.0;
+    context_.metrics->cpu.Add(StageCpu::kWarp, pipeline_cpu * warp_share);
+    context_.metrics->cpu.Add(StageCpu::kInference, pipeline_cpu * (1 - warp_share));
     auto ms = [](Clock::duration d) { return std::chrono::duration<float, std::milli>(d).count(); };
     protocol::ResultHeader header;
     header.detected = result->timings.detected;
@@ -318,6 +333,7 @@ void Session::Run(face::Workspace& workspace) {
         std::fprintf(stderr, "speakup serve: session %s: annotated video: %s\n", id_.c_str(), sent.message().c_str());
       }
     }
+    metrics.cpu.Add(StageCpu::kResult, ThreadCpuMs() - cpu_processed);  // encoding, drawing, sending
   }
   // Another frame came while this one was processed: go to the back of the queue (fair to the
   // other sessions) rather than looping here.

@@ -30,6 +30,12 @@
 
 namespace speakup::media {
 
+// What a received frame cost before it reached its consumer: CPU milliseconds of its thread.
+struct FrameCost {
+  double decode_ms = 0;   // the video decoder (WebRTC cameras; 0 elsewhere)
+  double convert_ms = 0;  // the decoder's output to RGB (and any downscale)
+};
+
 // An 8-bit RGB frame: rows are tightly packed (stride 3 * width), top row first.
 struct Frame {
   int width = 0;
@@ -37,6 +43,7 @@ struct Frame {
   std::vector<uint8_t> rgb;     // 3 * width * height bytes: R, G, B, R, G, B, ...
   double timestamp_ms = 0;      // position in the stream (files), or capture time (cameras)
   int64_t index = 0;            // 0, 1, 2, ... in the order Next() returned the frames
+  FrameCost cost;
 
   Frame() = default;
   Frame(int w, int h) : width(w), height(h), rgb(static_cast<size_t>(w) * h * 3, 0) {}

@@ -33,12 +33,33 @@ TEST(Metrics, HistogramBucketsAreCumulativeInSeconds) {
   for (double ms : {0.5, 2.5, 2.5, 40.0, 500.0}) metrics.total.Observe(ms);
   const std::string text = metrics.Render({});
   EXPECT_EQ(text.find("process_open_fds"), std::string::npos) << "unknown descriptor counts are left out";
+  EXPECT_NE(text.find("speakup_frame_seconds_bucket{le=\"0.00025\"} 0\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("speakup_frame_seconds_bucket{le=\"0.0005\"} 1\n"), std::string::npos) << text;
   EXPECT_NE(text.find("speakup_frame_seconds_bucket{le=\"0.001\"} 1\n"), std::string::npos) << text;
   EXPECT_NE(text.find("speakup_frame_seconds_bucket{le=\"0.003\"} 3\n"), std::string::npos);
   EXPECT_NE(text.find("speakup_frame_seconds_bucket{le=\"0.06\"} 4\n"), std::string::npos);
   EXPECT_NE(text.find("speakup_frame_seconds_bucket{le=\"+Inf\"} 5\n"), std::string::npos);
   EXPECT_NE(text.find("speakup_frame_seconds_count 5\n"), std::string::npos);
   EXPECT_NE(text.find("speakup_frame_seconds_sum 0.545500\n"), std::string::npos);
+}
+
+TEST(Metrics, StageCpuAndProcessCpuAreCounters) {
+  Metrics metrics;
+  metrics.cpu.Add(StageCpu::kDecode, 1.5);
+  metrics.cpu.Add(StageCpu::kDecode, 0.25);
+  metrics.cpu.Add(StageCpu::kInference, 1000);
+  metrics.cpu.Add(StageCpu::kWarp, -3);  // a clock that went backwards counts nothing
+  metrics.decode.Observe(0.3);
+  const std::string text = metrics.Render({}, 12.5);
+  EXPECT_NE(text.find("# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total 12.500000\n"),
+            std::string::npos) << text;
+  EXPECT_NE(text.find("speakup_cpu_seconds_total{stage=\"decode\"} 0.001750\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("speakup_cpu_seconds_total{stage=\"inference\"} 1.000000\n"), std::string::npos);
+  EXPECT_NE(text.find("speakup_cpu_seconds_total{stage=\"warp\"} 0.000000\n"), std::string::npos);
+  EXPECT_NE(text.find("speakup_cpu_seconds_total{stage=\"convert\"} 0.000000\n"), std::string::npos);
+  EXPECT_NE(text.find("speakup_decode_seconds_bucket{le=\"0.0005\"} 1\n"), std::string::npos);
+  EXPECT_NE(text.find("speakup_convert_seconds_count 0\n"), std::string::npos);
+  EXPECT_EQ(metrics.Render({}).find("process_cpu_seconds_total"), std::string::npos);
 }
 
 }  // namespace

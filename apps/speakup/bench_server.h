@@ -1,0 +1,59 @@
+// What the server benchmarks share: `speakup serve` as a child process on a loopback port, its CPU
+// and memory from /proc, its own per-stage CPU counters from /metrics, and the test video in the
+// codec a benchmark asks for.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+
+#include "speakup/status.h"
+
+namespace speakup::app {
+
+// CPU seconds (user + system) a process has used, from /proc/PID/stat.
+double CpuSeconds(pid_t pid);
+double RssMiB(pid_t pid);
+
+// `speakup serve` on a free loopback port, its output in a temporary file.
+class ChildServer {
+ public:
+  ChildServer() = default;
+  ChildServer(const ChildServer&) = delete;
+  ChildServer& operator=(const ChildServer&) = delete;
+  ~ChildServer() { Stop(); }
+
+  Status Start(size_t threads);
+  void Stop();
+  std::string Log() const;
+  pid_t pid() const { return pid_; }
+  int port() const { return port_; }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/"; }
+
+ private:
+  pid_t pid_ = -1;
+  int port_ = 0;
+  std::string log_path_;
+};
+
+// The server's CPU counters at one moment (/metrics).
+struct ServerCounters {
+  double process_cpu_s = 0;
+  double decode_s = 0, convert_s = 0, warp_s = 0, inference_s = 0, result_s = 0;
+  double frames_in = 0, frames_processed = 0;
+};
+Expected<ServerCounters> FetchCounters(int port);
+
+// CPU per stage between two readings, in percent of one core per stream (capacity) or in ms per
+// frame (stream cost); "webrtc_other" is the process's CPU the stages do not account for: RTP,
+// SRTP/DTLS, the jitter buffer, GLib and GStreamer scheduling, signaling.
+struct StageShares {
+  double decode = 0, convert = 0, warp = 0, inference = 0, result = 0, webrtc_other = 0, total = 0;
+};
+StageShares Difference(const ServerCounters& before, const ServerCounters& after, double divisor);
+
+// tests/data/video/face_motion_vp8.webm for "vp8"; for "vp9" and "h264", the same video encoded as a
+// browser would send it (no frames held back, a key frame every 2 s, ~1 Mbit/s) into `work_dir`.
+Expected<std::string> VideoForCodec(const std::string& codec, const std::string& work_dir);
+
+}  // namespace speakup::app
