@@ -44,7 +44,8 @@ void WarpRoiToTensor(const ImageView& image, const Roi& roi, int out_width, int 
 // along y (pixel centres on integers), the sample position is rounded to 1/32 pixel (INTER_BITS 5), the
 // bilinear weights are 15-bit fixed point (INTER_REMAP_COEF_BITS) and the result is rounded to a whole
 // byte before it is scaled: reproduced here bit for bit (OpenCV's scalar path). kZero: outside
-// neighbours are 0 (BORDER_CONSTANT); kReplicate: clamped (BORDER_REPLICATE).
+// neighbours are 0 (BORDER_CONSTANT); kReplicate: clamped (BORDER_REPLICATE). In warp_opencv.cc:
+// SIMD inside the image, still bit for bit the same as the plain one-pixel-at-a-time formula.
 void WarpRoiToTensorOpenCv(const ImageView& image, const Roi& roi, int out_width, int out_height, float range_min,
                            float range_max, BorderMode border, float* out);
 
