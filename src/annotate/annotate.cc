@@ -1,5 +1,7 @@
 #include "speakup/annotate.h"
 
+#include "speakup/cpu_time.h"
+
 #include <algorithm>
 #include <set>
 #include <utility>
@@ -8,6 +10,25 @@ namespace speakup::annotate {
 
 face::ImageView ImageOf(const media::Frame& frame) {
   return {frame.rgb.data(), frame.width, frame.height, 3 * frame.width};
+}
+
+FrameImage::FrameImage(const media::Frame& frame, std::vector<uint8_t>& buffer) : frame_(frame), buffer_(buffer) {
+  const size_t bytes = static_cast<size_t>(std::max(0, frame.width)) * std::max(0, frame.height) * 3;
+  lazy_ = frame.yuv && frame.rgb.size() != bytes;
+  if (lazy_ && buffer_.size() != bytes) buffer_.resize(bytes);  // grows or shrinks only when the size changes
+}
+
+face::ImageView FrameImage::view() const {
+  if (!lazy_) return ImageOf(frame_);
+  return {buffer_.data(), frame_.width, frame_.height, 3 * frame_.width};
+}
+
+Status FrameImage::Prepare(int x, int y, int w, int h) {
+  if (!lazy_) return Status::Ok();
+  const double start = ThreadCpuMs();
+  Status converted = frame_.yuv->ConvertRegion(x, y, w, h, buffer_.data(), 3 * frame_.width);
+  convert_cpu_ms_ += ThreadCpuMs() - start;
+  return converted;
 }
 
 std::vector<std::array<int, 2>> MeshEdges(const face::Models& models) {

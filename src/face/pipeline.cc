@@ -36,6 +36,17 @@ double MsSince(Clock::time_point start) {
 
 // The head pose of `face` from its landmarks (left at zero when it cannot be fitted), its time
 // added to the geometry stage.
+Status PrepareWhole(ImageSource& source) {
+  const ImageView image = source.view();
+  return source.Prepare(0, 0, image.width, image.height);
+}
+
+Status PrepareRoi(ImageSource& source, const Roi& roi) {
+  const ImageView image = source.view();
+  const PixelRect footprint = RoiFootprint(roi, image.width, image.height);
+  return source.Prepare(footprint.x, footprint.y, footprint.width, footprint.height);
+}
+
 void SetPose(const GeometryModel& geometry, const ImageView& image, Face& face, StageTimings& timings) {
   const auto geometry_start = Clock::now();
   auto pose = EstimateHeadPose(geometry, face.landmarks, image.width, image.height);
@@ -96,7 +107,13 @@ void Pipeline::set_options(const PipelineOptions& options) {
 }
 
 Expected<FaceResult> Pipeline::Process(const ImageView& image, double timestamp_ms, Workspace& workspace) {
+  ReadyImage ready(image);
+  return Process(ready, timestamp_ms, workspace);
+}
+
+Expected<FaceResult> Pipeline::Process(ImageSource& source, double timestamp_ms, Workspace& workspace) {
   const auto start = Clock::now();
+  const ImageView image = source.view();
   if (image.data == nullptr || image.width <= 0 || image.height <= 0 || image.stride < 3 * image.width) {
     return Error("the image is empty or its stride is too small");
   }
@@ -107,7 +124,7 @@ Expected<FaceResult> Pipeline::Process(const ImageView& image, double timestamp_
   const Models& models = workspace.models();
   if (options_.static_images) state = State{};  // every image on its own: ids restart at 1
 
-  if (options_.model == LandmarkModel::kLandmarker) return ProcessLandmarker(image, timestamp_ms, workspace, start);
+  if (options_.model == LandmarkModel::kLandmarker) return ProcessLandmarker(source, timestamp_ms, workspace, start);
 
   auto landmarker = workspace.impl_->GetLandmarker(EffectiveModel(options_));
   if (!landmarker) return Error(landmarker.error());
@@ -127,6 +144,7 @@ Expected<FaceResult> Pipeline::Process(const ImageView& image, double timestamp_
     const auto detect_start = Clock::now();
     auto detector = workspace.impl_->GetDetector(options_.detector);
     if (!detector) return Error(detector.error());
+    if (Status ready = PrepareWhole(source); !ready.ok()) return Error(ready.message());
     auto detections = (*detector)->Detect(image, options_.min_detection_score);
     if (!detections) return Error(detections.error());
     result.timings.detect_ms = MsSince(detect_start);
@@ -143,6 +161,7 @@ Expected<FaceResult> Pipeline::Process(const ImageView& image, double timestamp_
   std::vector<Track> tracks;
   for (size_t k : AssociateRois(rois)) {
     const Candidate& candidate = candidates[k];
+    if (Status ready = PrepareRoi(source, candidate.roi); !ready.ok()) return Error(ready.message());
     auto found = (*landmarker)->Run(image, candidate.roi);
     if (!found) return Error(found.error());
     result.timings.warp_ms += found->warp_ms;
@@ -175,8 +194,9 @@ Expected<FaceResult> Pipeline::Process(const ImageView& image, double timestamp_
   return result;
 }
 
-Expected<FaceResult> Pipeline::ProcessLandmarker(const ImageView& image, double timestamp_ms, Workspace& workspace,
+Expected<FaceResult> Pipeline::ProcessLandmarker(ImageSource& source, double timestamp_ms, Workspace& workspace,
                                                  std::chrono::steady_clock::time_point start) {
+  const ImageView image = source.view();
   FaceResult result;
   result.width = image.width;
   result.height = image.height;
@@ -202,6 +222,7 @@ Expected<FaceResult> Pipeline::ProcessLandmarker(const ImageView& image, double 
     const auto detect_start = Clock::now();
     auto detector = workspace.impl_->GetDetector(options_.detector);
     if (!detector) return Error(detector.error());
+    if (Status ready = PrepareWhole(source); !ready.ok()) return Error(ready.message());
     auto detections = (*detector)->Detect(image, options_.min_detection_score, kTasksDetectionNmsThreshold,
                                           /*cpu_converter=*/true);
     if (!detections) return Error(detections.error());
@@ -226,6 +247,7 @@ Expected<FaceResult> Pipeline::ProcessLandmarker(const ImageView& image, double 
 
   std::vector<Track> tracks;
   for (const Candidate& candidate : kept) {
+    if (Status ready = PrepareRoi(source, candidate.roi); !ready.ok()) return Error(ready.message());
     auto found = (*landmarker)->Run(image, candidate.roi);
     if (!found) return Error(found.error());
     result.timings.warp_ms += found->warp_ms;

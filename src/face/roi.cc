@@ -110,4 +110,23 @@ Box BoundingBox(const std::vector<Landmark>& landmarks) {
   return {min_x, min_y, max_x - min_x, max_y - min_y};
 }
 
+PixelRect RoiFootprint(const Roi& roi, int image_width, int image_height) {
+  const PixelRect whole{0, 0, image_width, image_height};
+  if (!std::isfinite(roi.cx) || !std::isfinite(roi.cy) || !std::isfinite(roi.width) || !std::isfinite(roi.height) ||
+      !std::isfinite(roi.rotation) || image_width <= 0 || image_height <= 0) {
+    return whole;
+  }
+  constexpr double kMargin = 3;  // a bilinear sample reads floor(p) and floor(p) + 1; positions round
+  const double c = std::abs(std::cos(static_cast<double>(roi.rotation)));
+  const double s = std::abs(std::sin(static_cast<double>(roi.rotation)));
+  const double half_w = 0.5 * (c * std::abs(roi.width) + s * std::abs(roi.height));
+  const double half_h = 0.5 * (s * std::abs(roi.width) + c * std::abs(roi.height));
+  auto clamp_to = [](double v, int last) { return static_cast<int>(std::clamp(v, 0.0, static_cast<double>(last))); };
+  const int x0 = clamp_to(std::floor(roi.cx - half_w - kMargin), image_width - 1);
+  const int y0 = clamp_to(std::floor(roi.cy - half_h - kMargin), image_height - 1);
+  const int x1 = clamp_to(std::ceil(roi.cx + half_w + kMargin), image_width - 1) + 1;
+  const int y1 = clamp_to(std::ceil(roi.cy + half_h + kMargin), image_height - 1) + 1;
+  return {x0, y0, x1 - x0, y1 - y0};
+}
+
 }  // namespace speakup::face

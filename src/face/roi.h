@@ -28,6 +28,17 @@ Roi RoiFromDetection(const Detection& detection, int image_width, int image_heig
 // `landmarks` in image pixels (468 or 478 of them; all count for the box).
 Roi RoiFromLandmarks(const std::vector<Landmark>& landmarks, int image_width, int image_height);
 
+// Whole pixels [x, x + width) x [y, y + height).
+struct PixelRect {
+  int x = 0, y = 0, width = 0, height = 0;
+};
+
+// The pixels a warp of `roi` (either warp, any border mode) may read: the rotated rectangle's bounding
+// box with a margin for the bilinear neighbours and the sample positions' rounding, clipped to the
+// image but never empty (a rectangle off the image still reads its nearest edge). A non-finite ROI
+// gives the whole image.
+PixelRect RoiFootprint(const Roi& roi, int image_width, int image_height);
+
 // The axis-aligned box of a face's landmarks (a Face's `box`).
 Box BoundingBox(const std::vector<Landmark>& landmarks);
 

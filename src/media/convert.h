@@ -10,6 +10,8 @@
 
 #include <gst/video/video.h>
 
+#include <memory>
+
 #include "speakup/media.h"
 #include "speakup/status.h"
 
@@ -22,5 +24,11 @@ extern const char* const kSinkFormats;
 // YUV uses the matrix (BT.601, BT.709, BT.2020) and range (limited or full) of the frame's
 // colorimetry, and bilinear chroma upsampling for 4:2:0 planar input.
 Status ConvertToRgb(const GstVideoFrame& frame, Frame* out);
+
+// The 4:2:0 formats a YuvPicture keeps (the others are converted at once).
+bool ConvertsLazily(GstVideoFormat format);
+// Holds `buffer` (a reference, no copy) as a picture that converts regions on demand, exactly as
+// ConvertToRgb would.
+std::shared_ptr<const YuvPicture> HoldPicture(GstBuffer* buffer, const GstVideoInfo& info);
 
 }  // namespace speakup::media

@@ -42,22 +42,31 @@ std::optional<BusError> PopBusError(GstBus* bus, GstClockTime timeout) {
   return ParseBusError(message.get());
 }
 
-Expected<Frame> FrameFromSample(GstSample* sample, int64_t index, double fps) {
+Expected<Frame> FrameFromSample(GstSample* sample, int64_t index, double fps, bool keep_yuv) {
   GstCaps* caps = gst_sample_get_caps(sample);
   GstBuffer* buffer = gst_sample_get_buffer(sample);
   GstVideoInfo info;
   if (!caps || !buffer || !gst_video_info_from_caps(&info, caps)) {
     return Error("GStreamer delivered a frame without a video format (internal error)");
   }
-  GstVideoFrame mapped;
-  if (!gst_video_frame_map(&mapped, &info, buffer, GST_MAP_READ)) {
-    return Error("cannot map a decoded frame into memory (truncated buffer?)");
-  }
   Frame frame;
   frame.index = index;
-  Status converted = ConvertToRgb(mapped, &frame);
-  gst_video_frame_unmap(&mapped);
-  if (!converted.ok()) return converted;
+  if (keep_yuv && ConvertsLazily(GST_VIDEO_INFO_FORMAT(&info))) {
+    if (gst_buffer_get_size(buffer) < GST_VIDEO_INFO_SIZE(&info)) {
+      return Error("a decoded frame is smaller than its format says (truncated buffer?)");
+    }
+    frame.width = GST_VIDEO_INFO_WIDTH(&info);
+    frame.height = GST_VIDEO_INFO_HEIGHT(&info);
+    frame.yuv = HoldPicture(buffer, info);
+  } else {
+    GstVideoFrame mapped;
+    if (!gst_video_frame_map(&mapped, &info, buffer, GST_MAP_READ)) {
+      return Error("cannot map a decoded frame into memory (truncated buffer?)");
+    }
+    Status converted = ConvertToRgb(mapped, &frame);
+    gst_video_frame_unmap(&mapped);
+    if (!converted.ok()) return converted;
+  }
 
   GstClockTime time = GST_BUFFER_PTS(buffer);
   const GstSegment* segment = gst_sample_get_segment(sample);

@@ -142,13 +142,15 @@ void CameraStream::OnSample(GstAppSink* sink) {
   if (!buffer) return;
   const uint32_t rtp_time = RtpTimeFor(GST_BUFFER_PTS(buffer));
   const uint64_t index = frames_decoded_.load();
-  auto frame = FrameFromSample(sample.get(), static_cast<int64_t>(index), 0);
+  // The picture stays in the decoder's buffer: the consumer converts what it reads (see YuvPicture).
+  auto frame = FrameFromSample(sample.get(), static_cast<int64_t>(index), 0, /*keep_yuv=*/true);
   if (!frame) {
     post_([this, message = frame.error()] { on_error_("cannot convert a decoded frame: " + message); });
     return;
   }
   frame->timestamp_ms = std::chrono::duration<double, std::milli>(arrived.time_since_epoch()).count();
-  // Conversion: from the decoder's output through scaling and the appsink to the RGB frame.
+  // Conversion: from the decoder's output through scaling and the appsink to the frame (the RGB
+  // conversion itself, when the frame keeps its YUV picture, is the consumer's and counted there).
   frame->cost.decode_ms = last_decode_ms_;
   frame->cost.convert_ms = decoded_ms_ > 0 ? std::max(0.0, ThreadCpuMs() - decoded_ms_) : 0.0;
   ++frames_decoded_;

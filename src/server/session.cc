@@ -252,7 +252,6 @@ void Session::OnFrame(media::Frame frame, uint32_t rtp_timestamp) {
   Metrics& metrics = *context_.metrics;
   metrics.frames_in++;
   metrics.decode.Observe(frame.cost.decode_ms);
-  metrics.convert.Observe(frame.cost.convert_ms);
   metrics.cpu.Add(StageCpu::kDecode, frame.cost.decode_ms);
   metrics.cpu.Add(StageCpu::kConvert, frame.cost.convert_ms);
   bool submit = false;
@@ -287,16 +286,30 @@ void Session::Run(face::Workspace& workspace) {
   }
   media::Frame& frame = pending.frame;
   const double cpu_start = ThreadCpuMs();
-  auto result = pipeline_.Process(annotate::ImageOf(frame),
-                                  std::chrono::duration<double, std::milli>(pending.arrived.time_since_epoch()).count(),
-                                  workspace);
+  // The annotated video draws on and sends the whole frame; otherwise the pipeline converts only
+  // what it reads (the face's crop while tracking).
+  Status whole = annotated_ ? media::EnsureRgb(frame) : Status::Ok();
+  const double convert_whole_ms = ThreadCpuMs() - cpu_start;
+  annotate::FrameImage image(frame, rgb_buffer_);
+  Expected<face::FaceResult> result = Error(whole.ok() ? "" : "cannot convert the frame: " + whole.message());
+  if (whole.ok()) {
+    result = pipeline_.Process(image, std::chrono::duration<double, std::milli>(pending.arrived.time_since_epoch()).count(),
+                               workspace);
+  }
   const double cpu_processed = ThreadCpuMs();
+  const double convert_ms = convert_whole_ms + image.convert_cpu_ms();
   context_.metrics->frames_processed++;
+  context_.metrics->convert.Observe(frame.cost.convert_ms + convert_ms);
+  context_.metrics->cpu.Add(StageCpu::kConvert, convert_ms);
+  if (!result && !process_error_reported_) {
+    process_error_reported_ = true;  // once per session: a broken frame format repeats on every frame
+    std::fprintf(stderr, "speakup serve: session %s: %s\n", id_.c_str(), result.error().c_str());
+  }
   if (result) {
-    // The pipeline's CPU split between the warp and the rest (detection, models, pose) in the
-    // proportion of their times on this thread.
+    // The pipeline's CPU (less the conversion) split between the warp and the rest (detection, models,
+    // pose) in the proportion of their times on this thread.
     const face::StageTimings& t = result->timings;
-    const double pipeline_cpu = cpu_processed - cpu_start;
+    const double pipeline_cpu = cpu_processed - cpu_start - convert_ms;
     const double warp_share = t.total_ms > 0 ? std::clamp(t.warp_ms / t.total_ms, 0.0, 1.0) : 0.0;
     context_.metrics->cpu.Add(StageCpu::kWarp, pipeline_cpu * warp_share);
     context_.metrics->cpu.Add(StageCpu::kInference, pipeline_cpu * (1 - warp_share));

@@ -114,6 +114,10 @@ class Session : public Job, public std::enable_shared_from_this<Session> {
   face::Pipeline pipeline_;
   uint32_t sequence_ = 0;
   bool annotated_ = false;
+  // The frame's RGB where the pipeline reads it (a camera frame stays YUV elsewhere); worker-only,
+  // kept from frame to frame so that nothing is allocated per frame.
+  std::vector<uint8_t> rgb_buffer_;
+  bool process_error_reported_ = false;
   bool annotated_error_reported_ = false;
 
 };

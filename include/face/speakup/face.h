@@ -61,6 +61,29 @@ class Workspace {
   std::unique_ptr<Impl> impl_;
 };
 
+// Where the pipeline reads its pixels. The whole image as RGB (an ImageView: ReadyImage), or a
+// picture that converts to RGB only the parts asked for (a camera frame still in YUV), so that
+// tracking a face pays for its crop, not for the frame.
+class ImageSource {
+ public:
+  virtual ~ImageSource() = default;
+  // The image's size and RGB rows, in which the pixels prepared so far are valid.
+  virtual ImageView view() const = 0;
+  // Makes the pixels [x, x + w) x [y, y + h) (clipped to the image) valid in view().
+  virtual Status Prepare(int x, int y, int w, int h) = 0;
+};
+
+// An RGB image whose every pixel is ready.
+class ReadyImage final : public ImageSource {
+ public:
+  explicit ReadyImage(const ImageView& image) : image_(image) {}
+  ImageView view() const override { return image_; }
+  Status Prepare(int, int, int, int) override { return Status::Ok(); }
+
+ private:
+  ImageView image_;
+};
+
 // One stream's face tracking: detect-or-track, landmarks, smoothing and head pose per frame.
 // The state (tracked faces, filters) is small and owned here; the heavy objects are in the
 // Workspace passed to each call, so many streams can share a few workspaces.
@@ -74,6 +97,9 @@ class Pipeline {
   // Processes one frame. timestamp_ms must increase between calls (it drives smoothing and the
   // detection rate) unless options.static_images is set.
   Expected<FaceResult> Process(const ImageView& image, double timestamp_ms, Workspace& workspace);
+  // The same, preparing only the pixels it reads: the whole image when it detects, each tracked
+  // face's crop (RoiFootprint) before warping it.
+  Expected<FaceResult> Process(ImageSource& source, double timestamp_ms, Workspace& workspace);
 
   // Changes options between frames; a change of landmark model or detector restarts tracking.
   void set_options(const PipelineOptions& options);
@@ -81,7 +107,7 @@ class Pipeline {
 
  private:
   struct State;
-  Expected<FaceResult> ProcessLandmarker(const ImageView& image, double timestamp_ms, Workspace& workspace,
+  Expected<FaceResult> ProcessLandmarker(ImageSource& source, double timestamp_ms, Workspace& workspace,
                                          std::chrono::steady_clock::time_point start);
   PipelineOptions options_;
   std::unique_ptr<State> state_;

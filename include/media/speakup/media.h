@@ -36,6 +36,21 @@ struct FrameCost {
   double convert_ms = 0;  // the decoder's output to RGB (and any downscale)
 };
 
+// A decoded picture still in its decoder's YUV (4:2:0 planar) buffer, held rather than copied, from
+// which any rectangle converts to RGB on demand: a consumer that reads only part of a frame (the face
+// crop while tracking) pays only for that part. Immutable; any thread.
+class YuvPicture {
+ public:
+  virtual ~YuvPicture() = default;
+  virtual int width() const = 0;
+  virtual int height() const = 0;
+  // Writes RGB for the pixels [x, x + w) x [y, y + h) (clipped to the picture) into `rgb`, which is
+  // addressed in the picture's coordinates (pixel (i, j) at rgb + j * stride + 3 * i) and must hold the
+  // whole picture. The values are exactly those a conversion of the whole picture gives; pixels
+  // outside the rectangle are left alone.
+  virtual Status ConvertRegion(int x, int y, int w, int h, uint8_t* rgb, int stride) const = 0;
+};
+
 // An 8-bit RGB frame: rows are tightly packed (stride 3 * width), top row first.
 struct Frame {
   int width = 0;
@@ -44,6 +59,9 @@ struct Frame {
   double timestamp_ms = 0;      // position in the stream (files), or capture time (cameras)
   int64_t index = 0;            // 0, 1, 2, ... in the order Next() returned the frames
   FrameCost cost;
+  // WebRTC cameras: the decoded picture, with `rgb` left empty until someone needs all of it (see
+  // EnsureRgb); elsewhere null.
+  std::shared_ptr<const YuvPicture> yuv;
 
   Frame() = default;
   Frame(int w, int h) : width(w), height(h), rgb(static_cast<size_t>(w) * h * 3, 0) {}
@@ -153,6 +171,9 @@ class VideoWriter {
 
 // Writes one frame as an image: .png (lossless) or .jpg/.jpeg (quality 90).
 Status WriteImage(const std::string& path, const Frame& frame);
+
+// Fills `frame.rgb` from `frame.yuv` when it is still empty (drawing on or sending the whole frame).
+Status EnsureRgb(Frame& frame);
 
 // Drawing: plain C++ on Frame (no GStreamer). Shapes are anti-aliased and clipped to the frame;
 // coordinates outside it, and NaN or infinite ones, are safe. See the coordinate convention above.

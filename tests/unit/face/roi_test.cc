@@ -4,8 +4,14 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <numbers>
+#include <random>
+#include <vector>
+
+#include "warp.h"
 
 namespace speakup::face {
 namespace {
@@ -101,6 +107,77 @@ TEST(Roi, AssociationKeepsTheLaterOfTwoOverlappingRois) {
   const std::vector<Roi> chain = {{100, 100, 100, 100, 0}, {300, 100, 100, 100, 0}, {200, 100, 300, 100, 0}};
   EXPECT_EQ(AssociateRois(chain, 0.3f), (std::vector<size_t>{2}));
   EXPECT_TRUE(AssociateRois({}).empty());
+}
+
+}  // namespace
+}  // namespace speakup::face
+
+namespace speakup::face {
+namespace {
+
+// Both warps, both border modes, on random ROIs (any rotation, tiny to larger than the image, partly
+// or wholly outside it, odd image sizes): the tensor comes out the same whatever the pixels outside
+// RoiFootprint hold. That is what lets a camera frame convert only the footprint to RGB.
+TEST(RoiFootprint, WarpsReadNothingOutsideIt) {
+  std::mt19937 rng(11);
+  std::uniform_int_distribution<int> byte(0, 255);
+  const std::pair<int, int> sizes[] = {{1, 1}, {7, 5}, {64, 48}, {181, 127}, {640, 480}};
+  int checked = 0, smaller = 0;
+  for (auto [width, height] : sizes) {
+    std::vector<uint8_t> original(static_cast<size_t>(width) * height * 3);
+    for (uint8_t& v : original) v = static_cast<uint8_t>(byte(rng));
+    std::uniform_real_distribution<float> cx(-0.5f * width, 1.5f * width), cy(-0.5f * height, 1.5f * height);
+    std::uniform_real_distribution<float> size(1.0f, 1.5f * std::max(width, height)), angle(-7.0f, 7.0f);
+    for (int i = 0; i < 40; ++i) {
+      const Roi roi{cx(rng), cy(rng), size(rng), size(rng), angle(rng)};
+      const PixelRect footprint = RoiFootprint(roi, width, height);
+      ASSERT_GT(footprint.width, 0);
+      ASSERT_GT(footprint.height, 0);
+      ASSERT_GE(footprint.x, 0);
+      ASSERT_GE(footprint.y, 0);
+      ASSERT_LE(footprint.x + footprint.width, width);
+      ASSERT_LE(footprint.y + footprint.height, height);
+      smaller += footprint.width * footprint.height < width * height;
+      // The same image with every pixel outside the footprint inverted.
+      std::vector<uint8_t> changed = original;
+      for (int y = 0; y < height; ++y) {
+        for (int x = 0; x < width; ++x) {
+          const bool inside = x >= footprint.x && x < footprint.x + footprint.width && y >= footprint.y &&
+                              y < footprint.y + footprint.height;
+          if (!inside) {
+            for (int c = 0; c < 3; ++c) changed[(static_cast<size_t>(y) * width + x) * 3 + c] ^= 0xFF;
+          }
+        }
+      }
+      const ImageView a{original.data(), width, height, 3 * width}, b{changed.data(), width, height, 3 * width};
+      for (BorderMode border : {BorderMode::kReplicate, BorderMode::kZero}) {
+        for (bool opencv : {false, true}) {
+          const int n = opencv ? 256 : 192;
+          std::vector<float> out_a(static_cast<size_t>(n) * n * 3), out_b(out_a.size());
+          auto warp = opencv ? WarpRoiToTensorOpenCv : WarpRoiToTensor;
+          warp(a, roi, n, n, 0.0f, 1.0f, border, out_a.data());
+          warp(b, roi, n, n, 0.0f, 1.0f, border, out_b.data());
+          ASSERT_EQ(0, std::memcmp(out_a.data(), out_b.data(), out_a.size() * sizeof(float)))
+              << (opencv ? "OpenCV" : "GL") << " warp of ROI " << roi.cx << "," << roi.cy << " " << roi.width << "x"
+              << roi.height << " rot " << roi.rotation << " in " << width << "x" << height << " reads outside "
+              << footprint.x << "," << footprint.y << " " << footprint.width << "x" << footprint.height;
+          ++checked;
+        }
+      }
+    }
+  }
+  EXPECT_EQ(checked, 5 * 40 * 4);
+  EXPECT_GT(smaller, 100) << "most random ROIs need only part of the image";
+}
+
+TEST(RoiFootprint, NonFiniteRoiTakesTheWholeImage) {
+  const PixelRect whole = RoiFootprint({std::nanf(""), 10, 20, 20, 0}, 64, 48);
+  EXPECT_EQ(whole.x, 0);
+  EXPECT_EQ(whole.y, 0);
+  EXPECT_EQ(whole.width, 64);
+  EXPECT_EQ(whole.height, 48);
+  const PixelRect inf = RoiFootprint({10, 10, 20, 20, INFINITY}, 64, 48);
+  EXPECT_EQ(inf.width * inf.height, 64 * 48);
 }
 
 }  // namespace

@@ -39,6 +39,8 @@ class TestFrame {
   }
   ~TestFrame() { gst_video_frame_unmap(&frame_); }
   const GstVideoFrame& frame() const { return frame_; }
+  GstBuffer* buffer() const { return buffer_.get(); }
+  const GstVideoInfo& info() const { return info_; }
 
  private:
   GstVideoInfo info_;
@@ -216,6 +218,73 @@ TEST(ConvertToRgb, VideoconvertIsBiasedWhichIsWhyThisExists) {
   std::printf("[ info ] Y76 U127 V114: exact %.1f %.1f %.1f, ours %d %d %d, videoconvert (GStreamer 1.22) 47 78 67\n",
               exact[0], exact[1], exact[2], out.pixel(0, 0)[0], out.pixel(0, 0)[1], out.pixel(0, 0)[2]);
   for (int c = 0; c < 3; ++c) EXPECT_NEAR(out.pixel(5, 5)[c], exact[c], 1.0);
+}
+
+// A picture kept in YUV (what WebRTC cameras deliver) converts any rectangle to exactly the pixels
+// the whole picture's conversion has there, and touches nothing else: noise images (so chroma
+// upsampling matters), every 4:2:0 layout, a range-expanded and a plain matrix, odd sizes, rectangles
+// at odd positions, partly or wholly outside, empty.
+TEST(YuvPicture, RegionsConvertExactlyAsTheWholePicture) {
+  std::mt19937 rng(7);
+  const std::pair<int, int> sizes[] = {{1, 1}, {3, 5}, {17, 9}, {64, 48}, {101, 77}, {640, 480}};
+  const GstVideoColorimetry colorimetries[] = {
+      Colorimetry(GST_VIDEO_COLOR_MATRIX_BT601, GST_VIDEO_COLOR_RANGE_16_235),
+      Colorimetry(GST_VIDEO_COLOR_MATRIX_BT709, GST_VIDEO_COLOR_RANGE_16_235),  // expanded to full range first
+      Colorimetry(GST_VIDEO_COLOR_MATRIX_BT601, GST_VIDEO_COLOR_RANGE_0_255)};
+  int rectangles = 0;
+  for (GstVideoFormat format :
+       {GST_VIDEO_FORMAT_I420, GST_VIDEO_FORMAT_YV12, GST_VIDEO_FORMAT_NV12, GST_VIDEO_FORMAT_NV21}) {
+    for (const auto& colorimetry : colorimetries) {
+      for (auto [width, height] : sizes) {
+        SCOPED_TRACE(std::string(gst_video_format_to_string(format)) + " " + std::to_string(width) + "x" +
+                     std::to_string(height) + " matrix " + std::to_string(colorimetry.matrix));
+        std::uniform_int_distribution<int> byte(0, 255);
+        TestFrame picture(format, width, height, colorimetry, [&](int, int, int) { return byte(rng); });
+        Frame whole;
+        ASSERT_TRUE(ConvertToRgb(picture.frame(), &whole).ok());
+        const auto held = HoldPicture(picture.buffer(), picture.info());
+        ASSERT_EQ(held->width(), width);
+        ASSERT_EQ(held->height(), height);
+        const int stride = 3 * width + 5;  // rows with padding
+        std::uniform_int_distribution<int> xs(-width / 2, width), ys(-height / 2, height);
+        std::uniform_int_distribution<int> ws(0, width + 3), hs(0, height + 3);
+        for (int i = 0; i < 12; ++i) {
+          const int x = i == 0 ? 0 : xs(rng), y = i == 0 ? 0 : ys(rng);
+          const int w = i == 0 ? width : ws(rng), h = i == 0 ? height : hs(rng);
+          std::vector<uint8_t> rgb(static_cast<size_t>(stride) * height, 0xAB);
+          ASSERT_TRUE(held->ConvertRegion(x, y, w, h, rgb.data(), stride).ok());
+          ++rectangles;
+          for (int row = 0; row < height; ++row) {
+            for (int col = 0; col < width; ++col) {
+              const bool inside = col >= x && col < x + w && row >= y && row < y + h;
+              for (int c = 0; c < 3; ++c) {
+                const uint8_t got = rgb[static_cast<size_t>(row) * stride + 3 * col + c];
+                const uint8_t want = inside ? whole.rgb[(static_cast<size_t>(row) * width + col) * 3 + c] : 0xAB;
+                ASSERT_EQ(got, want) << "pixel " << col << "," << row << " channel " << c << " of rectangle " << x
+                                     << "," << y << " " << w << "x" << h << (inside ? "" : " (outside it)");
+              }
+            }
+          }
+        }
+        Frame lazy;
+        lazy.width = width;
+        lazy.height = height;
+        lazy.yuv = held;
+        ASSERT_TRUE(EnsureRgb(lazy).ok());
+        EXPECT_EQ(lazy.rgb, whole.rgb) << "EnsureRgb converts the whole picture";
+      }
+    }
+  }
+  EXPECT_EQ(rectangles, 4 * 3 * 6 * 12);
+}
+
+TEST(YuvPicture, TooShortRowsAreRefused) {
+  TestFrame picture(GST_VIDEO_FORMAT_I420, 8, 8, Colorimetry(GST_VIDEO_COLOR_MATRIX_BT601, GST_VIDEO_COLOR_RANGE_16_235),
+                    [](int, int, int) -> uint8_t { return 100; });
+  const auto held = HoldPicture(picture.buffer(), picture.info());
+  std::vector<uint8_t> rgb(8 * 8 * 3);
+  EXPECT_FALSE(held->ConvertRegion(0, 0, 8, 8, rgb.data(), 3 * 8 - 1).ok());
+  EXPECT_TRUE(held->ConvertRegion(0, 0, 8, 8, rgb.data(), 3 * 8).ok());
 }
 
 }  // namespace

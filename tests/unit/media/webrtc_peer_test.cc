@@ -477,6 +477,7 @@ struct ReceivedFrame {
   int number = -1;  // stamped frame number
   double timestamp_ms = 0;
   int64_t index = 0;
+  bool arrived_as_yuv = false;  // held in the decoder's picture (Frame::yuv), not yet converted
 };
 
 struct Observed {
@@ -502,8 +503,10 @@ struct Observed {
 PeerCallbacks ObservingCallbacks(Observed* seen) {
   PeerCallbacks callbacks;
   callbacks.on_frame = [seen](Frame frame, uint32_t rtp_timestamp) {
-    ReceivedFrame received{frame.width, frame.height, rtp_timestamp, ReadNumber(frame), frame.timestamp_ms,
-                           frame.index};
+    const bool as_yuv = frame.yuv != nullptr && frame.rgb.empty();
+    if (!EnsureRgb(frame).ok()) frame.rgb.clear();
+    ReceivedFrame received{frame.width, frame.height, rtp_timestamp,
+                           frame.rgb.empty() ? -2 : ReadNumber(frame), frame.timestamp_ms, frame.index, as_yuv};
     std::lock_guard lock(seen->mutex);
     seen->frames.push_back(received);
   };
@@ -647,6 +650,7 @@ void ExchangeMediaAndData(const std::string& codec) {
       EXPECT_GE(frames[i].timestamp_ms, frames[i - 1].timestamp_ms);
     }
     ASSERT_GE(frames[i].number, 0) << "unreadable frame number";
+    EXPECT_TRUE(frames[i].arrived_as_yuv) << "a camera frame is handed on in its decoder's buffer, unconverted";
     auto expected = sent.find(frames[i].number);
     ASSERT_NE(expected, sent.end()) << "frame " << frames[i].number << " was never sent?";
     EXPECT_EQ(frames[i].rtp_timestamp, expected->second) << "frame number " << frames[i].number;

@@ -35,7 +35,8 @@ std::optional<BusError> PopBusError(GstBus* bus, GstClockTime timeout);
 // Converts a sample (any of convert.h's kSinkFormats, any row stride) into a tightly packed RGB
 // Frame. The timestamp is the buffer's stream time (its position in the file); without one,
 // index / fps.
-Expected<Frame> FrameFromSample(GstSample* sample, int64_t index, double fps);
+// keep_yuv: a 4:2:0 picture is held in `Frame::yuv` (no copy, `rgb` left empty) instead of converted.
+Expected<Frame> FrameFromSample(GstSample* sample, int64_t index, double fps, bool keep_yuv = false);
 
 // A new buffer holding `frame` laid out as `info` (an RGB format of the frame's size) describes,
 // rows padded to GStreamer's stride.
