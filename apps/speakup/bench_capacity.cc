@@ -73,9 +73,12 @@ Expected<Step> RunStep(const loadgen::EncodedVideo& video, const ChildServer& se
   };
   auto report = loadgen::RunLoad(video, load);
   if (!report) return Error(report.error());
-  if (!counters_before) return Error(counters_before.error());
-  if (!counters_after) return Error(counters_after.error());
-  step.cpu_per_stream = Difference(*counters_before, *counters_after, seconds * clients / 100);
+  if (counters_before && counters_after) {
+    step.cpu_per_stream = Difference(*counters_before, *counters_after, seconds * clients / 100);
+  } else {  // the step's own figures stand; only its breakdown is missing
+    std::cerr << "speakup bench capacity: no CPU breakdown for " << clients << " clients: "
+              << (counters_before ? counters_after.error() : counters_before.error()) << "\n";
+  }
   step.answered = report->answered_fraction();
   step.p50_ms = report->latency.p50_ms;
   step.p95_ms = report->latency.p95_ms;

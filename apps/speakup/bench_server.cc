@@ -7,6 +7,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -103,7 +105,7 @@ namespace {
 Expected<std::string> GetMetrics(int port) {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return Error("cannot open a socket to read /metrics");
-  timeval timeout{5, 0};
+  timeval timeout{15, 0};  // an overloaded server answers late
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
   sockaddr_in address{};
@@ -115,7 +117,16 @@ Expected<std::string> GetMetrics(int port) {
     const std::string request = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
     if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size())) {
       char buffer[16384];
-      for (ssize_t n; (n = recv(fd, buffer, sizeof buffer, 0)) > 0;) response.append(buffer, static_cast<size_t>(n));
+      while (true) {
+        const ssize_t n = recv(fd, buffer, sizeof buffer, 0);
+        if (n > 0) {
+          response.append(buffer, static_cast<size_t>(n));
+        } else if (n < 0 && errno == EINTR) {
+          continue;  // a signal (a child process ending), not the end of the answer
+        } else {
+          break;
+        }
+      }
     }
   }
   close(fd);
@@ -123,7 +134,27 @@ Expected<std::string> GetMetrics(int port) {
   if (response.rfind("HTTP/1.", 0) != 0 || response.find(" 200 ") == std::string::npos || body == std::string::npos) {
     return Error("the server did not answer GET /metrics (" + std::to_string(response.size()) + " bytes)");
   }
-  return response.substr(body + 4);
+  std::string headers = response.substr(0, body);
+  for (char& c : headers) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (headers.find("transfer-encoding: chunked") == std::string::npos) {
+    const size_t length_at = headers.find("content-length:");
+    if (length_at != std::string::npos &&
+        std::strtoul(headers.c_str() + length_at + 15, nullptr, 10) != response.size() - body - 4) {
+      return Error("/metrics: the answer was cut short (" + std::to_string(response.size() - body - 4) + " bytes)");
+    }
+    return response.substr(body + 4);
+  }
+  // Chunked: size line, data, CRLF, ... until a zero size.
+  std::string text;
+  for (size_t at = body + 4;;) {
+    const size_t line_end = response.find("\r\n", at);
+    if (line_end == std::string::npos) return Error("/metrics: a chunked answer ended early");
+    const size_t size = std::strtoul(response.c_str() + at, nullptr, 16);
+    if (size == 0) return text;
+    if (line_end + 2 + size > response.size()) return Error("/metrics: a chunked answer ended early");
+    text.append(response, line_end + 2, size);
+    at = line_end + 2 + size + 2;
+  }
 }
 
 }  // namespace
