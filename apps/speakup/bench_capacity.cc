@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -137,7 +138,7 @@ int RunCapacityBench() {
                 "inference webrtc+other (%% of a core)\n");
   }
   std::vector<Step> steps;
-  const Step* best = nullptr;
+  std::optional<size_t> best_index;  // into steps (an index: steps grows after it is set)
   for (int clients = options.start; clients <= options.max_clients; clients += options.step) {
     Expected<Step> step = Error("not run");
     for (int attempt = 0; attempt < 2; ++attempt) {  // a failed step gets a second chance
@@ -158,9 +159,10 @@ int RunCapacityBench() {
       std::fflush(stdout);
     }
     if (!step->held) break;
-    best = &steps.back();
+    best_index = steps.size() - 1;
     std::this_thread::sleep_for(std::chrono::seconds(1));  // sessions close
   }
+  const Step* best = best_index ? &steps[*best_index] : nullptr;
   const int max_clients = best ? best->clients : 0;
   const double per_stream_cpu = best ? best->server_cpu_pct / best->clients : 0;
   const double rss_per_session = best ? (best->server_rss_mib - idle_rss) / best->clients : 0;
