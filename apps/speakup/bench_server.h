@@ -14,6 +14,12 @@ namespace speakup::app {
 // CPU seconds (user + system) a process has used, from /proc/PID/stat.
 double CpuSeconds(pid_t pid);
 double RssMiB(pid_t pid);
+// Context switches (voluntary + involuntary) of all of a process's threads now alive, and their count.
+struct ThreadStats {
+  double context_switches = 0;
+  int threads = 0;
+};
+ThreadStats ThreadStatsOf(pid_t pid);
 
 // `speakup serve` on a free loopback port, its output in a temporary file.
 class ChildServer {

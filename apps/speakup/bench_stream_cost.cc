@@ -70,13 +70,16 @@ int RunStreamCostBench() {
   Expected<ServerCounters> before = Error("the window did not open"), after = Error("the window did not close");
   auto window_start = std::chrono::steady_clock::now();
   double seconds = 0;
+  ThreadStats threads_before, threads_after;
   load.on_window = [&](bool opened) {
     if (opened) {
       window_start = std::chrono::steady_clock::now();
       before = FetchCounters(server.port());
+      threads_before = ThreadStatsOf(server.pid());
     } else {
       seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - window_start).count();
       after = FetchCounters(server.port());
+      threads_after = ThreadStatsOf(server.pid());
     }
   };
   auto report = loadgen::RunLoad(*video, load);
@@ -94,6 +97,9 @@ int RunStreamCostBench() {
   const StageShares ms = Difference(*before, *after, frames / 1000);  // CPU ms per frame
   const double fps = frames / seconds / options.clients;
   const double core_pct_per_stream = ms.total * fps / 10;  // ms per frame x frames per s -> % of a core
+  // Threads that ended inside the window take their switches with them: a lower bound, exact when
+  // the sessions' threads all live through it (they do: the window opens once every client streams).
+  const double switches_per_frame = (threads_after.context_switches - threads_before.context_switches) / frames;
   if (options.json) {
     nlohmann::json out = {
         {"codec", video->codec},
@@ -108,6 +114,8 @@ int RunStreamCostBench() {
          {{"decode", ms.decode}, {"convert", ms.convert}, {"warp", ms.warp}, {"inference", ms.inference},
           {"result", ms.result}, {"webrtc_other", ms.webrtc_other}, {"total", ms.total}}},
         {"core_pct_per_stream", core_pct_per_stream},
+        {"context_switches_per_frame", switches_per_frame},
+        {"server_threads", threads_after.threads},
     };
     std::cout << out.dump() << "\n";
   } else {
@@ -115,9 +123,10 @@ int RunStreamCostBench() {
                 options.clients, video->width, video->height, video->codec.c_str(), fps, options.model.c_str(), frames,
                 seconds, 100 * report->answered_fraction());
     std::printf("  decode %.3f ms, convert %.3f ms, warp %.3f ms, inference %.3f ms, result %.3f ms, WebRTC and "
-                "other %.3f ms\n  total %.3f ms per frame = %.1f%% of a core per stream\n",
+                "other %.3f ms\n  total %.3f ms per frame = %.1f%% of a core per stream; %.1f context switches per "
+                "frame, %d server threads\n",
                 ms.decode, ms.convert, ms.warp, ms.inference, ms.result, ms.webrtc_other, ms.total,
-                core_pct_per_stream);
+                core_pct_per_stream, switches_per_frame, threads_after.threads);
   }
   return 0;
 }
