@@ -62,7 +62,7 @@ std::string Metrics::Render(const MetricsGauges& gauges, double process_cpu_seco
   counter("speakup_results_sent_total", "Result messages sent on data channels.", results_sent);
   queue.Render(out, "speakup_queue_seconds", "Frame decoded to processing started.");
   detect.Render(out, "speakup_detect_seconds", "Face detection per frame (0 when tracking).");
-  landmarks.Render(out, "speakup_landmarks_seconds", "Warp and landmarks per frame.");
+  landmarks.Render(out, "speakup_landmarks_seconds", "Warp and landmarks (and blendshapes) per frame.");
   geometry.Render(out, "speakup_geometry_seconds", "Head pose per frame.");
   total.Render(out, "speakup_frame_seconds", "Frame decoded to result sent.");
   decode.Render(out, "speakup_decode_seconds", "Video decoder CPU time per frame.");

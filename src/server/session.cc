@@ -320,7 +320,8 @@ void Session::Run(face::Workspace& workspace) {
     header.sequence = sequence_++;
     header.timings.queue_ms = ms(start - pending.arrived);
     header.timings.detect_ms = static_cast<float>(result->timings.detect_ms);
-    header.timings.landmarks_ms = static_cast<float>(result->timings.warp_ms + result->timings.landmarks_ms);
+    header.timings.landmarks_ms =
+        static_cast<float>(result->timings.warp_ms + result->timings.landmarks_ms + result->timings.blendshapes_ms);
     header.timings.geometry_ms = static_cast<float>(result->timings.geometry_ms);
     header.timings.total_ms = ms(Clock::now() - pending.arrived);
     const std::vector<uint8_t> message = protocol::EncodeResult(*result, header);
