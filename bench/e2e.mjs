@@ -37,7 +37,7 @@ execFileSync('gst-launch-1.0', ['-q', 'filesrc', `location=${path.join(root, 'te
 const clip = fs.readFileSync(once);
 fs.writeFileSync(mjpeg, Buffer.concat(Array(Math.ceil((duration + 15) / 4)).fill(clip)));
 
-const server = spawn(bin, ['serve', '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+const server = spawn(bin, ['serve', '--port', '0', '--drain-seconds', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
 let output = '';
 server.stdout.on('data', (d) => { output += d; });
 for (let i = 0; i < 100 && !/localhost:(\d+)/.test(output); i++) await sleep(100);

@@ -70,7 +70,7 @@ Status ChildServer::Start(size_t threads) {
   if (log_fd < 0) return Status::Error("cannot create a temporary file for the server's log");
   log_path_ = log_name;
   std::vector<std::string> args = {"/proc/self/exe", "serve", "--port", "0", "--max-sessions", "1000",
-                                   "--max-sessions-per-ip", "0"};
+                                   "--max-sessions-per-ip", "0", "--drain-seconds", "0"};
   if (threads) args.insert(args.end(), {"--threads", std::to_string(threads)});
   pid_ = fork();
   if (pid_ < 0) return Status::Error("cannot start the server (fork failed)");

@@ -58,6 +58,11 @@ CLI::App* AddServeCommand(CLI::App& app) {
                     "Token /metrics needs (Authorization: Bearer ...); without it, --token is needed if given");
   serve->add_option("--threads", options.threads, "Inference threads (0: one per core)")->capture_default_str();
   serve->add_option("--web-root", options.web_root, "Folder of the browser client")->capture_default_str();
+  serve->add_option("--drain-seconds", options.drain_seconds,
+                    "On SIGTERM: stop admitting (/readyz 503), let running sessions go on this long, then tell "
+                    "their clients to reconnect and exit (0: at once; a second SIGTERM ends the drain)")
+      ->check(CLI::Range(0, 3600))
+      ->capture_default_str();
   serve->add_option("--models-dir", options.models_dir, "Folder with the model files")->capture_default_str();
   return serve;
 }

@@ -186,6 +186,8 @@ void LoadClient::OnSignalingText(const std::string& text) {
       std::lock_guard lock(stats_mutex_);
       bye_ = StringField(message, "reason");
       if (bye_.empty()) bye_ = "(no reason)";
+      const auto reconnect = message.find("reconnect");
+      bye_reconnect_ = reconnect != message.end() && reconnect->is_boolean() && reconnect->get<bool>();
     }
     finished_ = true;
     streaming_ = false;
@@ -524,6 +526,7 @@ ClientReport LoadClient::Report(Clock::time_point window_start, Clock::time_poin
   report.faces_with_blendshapes = faces_with_blendshapes_;
   report.errors = errors_;
   report.bye = bye_;
+  report.bye_reconnect = bye_reconnect_;
   latencies_ms.insert(latencies_ms.end(), latencies.begin(), latencies.end());
   report.latency = Summarize(std::move(latencies));
   return report;

@@ -118,6 +118,7 @@ class LoadClient : public std::enable_shared_from_this<LoadClient> {
   uint64_t faces_ = 0, faces_with_blendshapes_ = 0;
   std::vector<std::string> errors_;
   std::string bye_;
+  bool bye_reconnect_ = false;
 };
 
 }  // namespace speakup::loadgen

@@ -291,7 +291,8 @@ std::string ReportJson(const LoadReport& report) {
                        {"faces_with_blendshapes", client.faces_with_blendshapes},
                        {"latency", LatencyJson(client.latency)},
                        {"errors", client.errors},
-                       {"bye", client.bye}});
+                       {"bye", client.bye},
+                       {"bye_reconnect", client.bye_reconnect}});
   }
   nlohmann::json out = {{"clients", report.clients},
                         {"clients_streamed", report.clients_streamed},

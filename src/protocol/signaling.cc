@@ -316,6 +316,10 @@ std::string ErrorJson(const std::string& code, const std::string& message) {
   return Dump(json{{"type", "error"}, {"code", code}, {"message", message}});
 }
 
-std::string ByeJson(const std::string& reason) { return Dump(json{{"type", "bye"}, {"reason", reason}}); }
+std::string ByeJson(const std::string& reason, bool reconnect) {
+  json bye{{"type", "bye"}, {"reason", reason}};
+  if (reconnect) bye["reconnect"] = true;
+  return Dump(bye);
+}
 
 }  // namespace speakup::protocol

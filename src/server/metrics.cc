@@ -40,6 +40,9 @@ std::string Metrics::Render(const MetricsGauges& gauges, double process_cpu_seco
   };
   counter("speakup_sessions_active", "Sessions (clients that have offered) now.", gauges.active_sessions, "gauge");
   counter("speakup_sessions_pending", "Signaling connections that have not offered yet.", gauges.pending_sessions, "gauge");
+  counter("speakup_sessions_capacity", "Sessions this node takes at most (--max-sessions).", gauges.capacity, "gauge");
+  counter("speakup_draining", "1 while the node drains before stopping (no new sessions).", gauges.draining, "gauge");
+  counter("speakup_ready", "1 while the node admits new sessions (/readyz answers 200).", gauges.ready, "gauge");
   counter("speakup_connections_open", "Client TCP connections now.", gauges.open_connections, "gauge");
   counter("speakup_connections_max", "Most client TCP connections at once (--max-connections).", gauges.max_connections, "gauge");
   counter("speakup_connections_refused_total", "Connections closed at once: too many in all or from one address.",

@@ -32,6 +32,9 @@ struct MetricsGauges {
   size_t open_connections = 0;  // client TCP connections
   size_t max_connections = 0;
   long open_fds = -1, max_fds = -1;  // the process's descriptors (-1: unknown)
+  size_t capacity = 0;          // sessions the node takes at most (--max-sessions)
+  bool draining = false;        // SIGTERM received: no new sessions
+  bool ready = false;           // admits a session now (/readyz 200)
 };
 
 // CPU time spent per stage of a frame, summed over all sessions (microseconds; CPU of the thread that

@@ -44,6 +44,8 @@ constexpr size_t kSessionsPerThread = 5;
 // refused before the process gets this close to its open-file limit.
 constexpr long kDescriptorReserve = 64;
 constexpr size_t kExtraPendingSessions = 16;
+constexpr const char* kDrainingMessage =
+    "this server is restarting and takes no new sessions; connect again to reach another one";
 
 std::string RandomId() {
   static std::mt19937_64 random(std::random_device{}());
@@ -118,6 +120,45 @@ struct Server::Impl {
 
   media::SourceId trim_timer;
   media::SourceId sigint, sigterm;
+  bool draining = false;  // SIGTERM: no new sessions; the running ones end when the drain does
+  media::SourceId drain_timer;
+
+  // Why this node takes no new session now ("draining", "full"), or nothing: /readyz.
+  std::optional<std::string> NotReady() const {
+    if (draining) return "draining";
+    if (static_cast<int>(OfferedSessions()) >= max_sessions) return "full";
+    const long open_fds = OpenDescriptors(), max_fds = DescriptorLimit();
+    if (open_fds >= 0 && max_fds > 0 && open_fds > max_fds - kDescriptorReserve) return "full";
+    return std::nullopt;
+  }
+  void StartDrain() {
+    if (draining) {  // a second SIGTERM: now
+      EndDrain();
+      return;
+    }
+    draining = true;
+    std::fprintf(stderr, "speakup serve: draining: no new sessions; %zu running go on for %d s, then are told to "
+                 "reconnect (SIGTERM again to stop now)\n", OfferedSessions(), options.drain_seconds);
+    if (sessions.empty()) {
+      EndDrain();
+      return;
+    }
+    drain_timer.reset(g_timeout_add_seconds(static_cast<guint>(options.drain_seconds), +[](gpointer data) -> gboolean {
+      auto* self = static_cast<Impl*>(data);
+      self->drain_timer.forget();
+      self->EndDrain();
+      return G_SOURCE_REMOVE;
+    }, this));
+  }
+  void EndDrain() {
+    drain_timer.reset();
+    auto all = sessions;  // Close() erases from `sessions`
+    for (auto& [id, session] : all) {
+      session->Close("the server is restarting: connect again to reach another one", SOUP_WEBSOCKET_CLOSE_GOING_AWAY,
+                     /*reconnect=*/true);
+    }
+    g_main_loop_quit(loop.get());
+  }
 
   // A session's WebRTC pipeline frees memory on many threads, which glibc keeps in per-thread
   // arenas: without giving it back, the resident size ratchets up with every wave of clients.
@@ -146,6 +187,9 @@ struct Server::Impl {
     gauges.max_connections = max_connections;
     gauges.open_fds = OpenDescriptors();
     gauges.max_fds = DescriptorLimit();
+    gauges.capacity = static_cast<size_t>(std::max(0, max_sessions));
+    gauges.draining = draining;
+    gauges.ready = !NotReady();
     return gauges;
   }
   // Sessions that have not offered do not hold capacity, but each holds a socket: past the
@@ -208,6 +252,16 @@ void Server::Impl::ServeFile(SoupServerMessage* message, const char* request_pat
     const std::string body = metrics.Render(Gauges(), ProcessCpuSeconds());
     soup_server_message_set_status(message, SOUP_STATUS_OK, nullptr);
     soup_server_message_set_response(message, "text/plain; version=0.0.4", SOUP_MEMORY_COPY, body.data(), body.size());
+    return;
+  }
+  if (path == "/readyz") {
+    // For load balancers and Kubernetes: whether this node admits a new session now.
+    const auto why_not = NotReady();
+    const std::string body = std::string("{\"status\":\"") + (why_not ? *why_not : "ready") +
+                             "\",\"sessions\":" + std::to_string(OfferedSessions()) +
+                             ",\"capacity\":" + std::to_string(max_sessions) + "}\n";
+    soup_server_message_set_status(message, why_not ? SOUP_STATUS_SERVICE_UNAVAILABLE : SOUP_STATUS_OK, nullptr);
+    soup_server_message_set_response(message, "application/json", SOUP_MEMORY_COPY, body.data(), body.size());
     return;
   }
   if (path == "/healthz") {
@@ -281,6 +335,11 @@ void Server::Impl::OnWebSocket(SoupServerMessage* message, SoupWebsocketConnecti
       Refuse(tcp, connection, "unauthorized", "this server needs an access token: add ?token=... to the page address");
       return;
     }
+  }
+  if (draining) {
+    metrics.sessions_refused++;
+    Refuse(tcp, connection, "draining", kDrainingMessage);
+    return;
   }
   // One address may not take every session (a runaway tab, a script), so others still get in.
   const char* remote_host = soup_server_message_get_remote_host(message);
@@ -383,11 +442,17 @@ Expected<std::unique_ptr<Server>> Server::Create(const ServerOptions& options) {
     if (raw->front_door) raw->front_door->SessionClosed(it->second->connection());
     raw->sessions.erase(it);
     raw->ScheduleTrim();
+    if (raw->draining && raw->sessions.empty()) raw->EndDrain();  // the last client left: nothing to wait for
   };
-  impl->context.admit_offer = [raw](const std::string&) -> std::optional<std::string> {
+  impl->context.admit_offer = [raw](const std::string&) -> std::optional<protocol::SignalingError> {
+    if (raw->draining) {
+      raw->metrics.sessions_refused++;
+      return protocol::SignalingError{"draining", kDrainingMessage};
+    }
     if (static_cast<int>(raw->OfferedSessions()) < raw->max_sessions) return std::nullopt;
     raw->metrics.sessions_refused++;
-    return "the server is serving its maximum of " + std::to_string(raw->max_sessions) + " sessions; try again later";
+    return protocol::SignalingError{"server_full", "the server is serving its maximum of " +
+                                                       std::to_string(raw->max_sessions) + " sessions; try again later"};
   };
 
   GError* error = nullptr;
@@ -460,8 +525,18 @@ Expected<std::unique_ptr<Server>> Server::Create(const ServerOptions& options) {
     g_main_loop_quit(self->loop.get());
     return G_SOURCE_CONTINUE;
   };
+  auto drain = +[](gpointer data) -> gboolean {
+    auto* self = static_cast<Impl*>(data);
+    if (self->options.drain_seconds <= 0) {
+      self->CloseAll("the server is shutting down");
+      g_main_loop_quit(self->loop.get());
+    } else {
+      self->StartDrain();
+    }
+    return G_SOURCE_CONTINUE;
+  };
   impl->sigint.reset(g_unix_signal_add(SIGINT, quit, raw));
-  impl->sigterm.reset(g_unix_signal_add(SIGTERM, quit, raw));
+  impl->sigterm.reset(g_unix_signal_add(SIGTERM, drain, raw));
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
 
@@ -485,6 +560,14 @@ void Server::Run() {
     impl_->RunLoopWhileConnections(std::chrono::milliseconds(1000));
     impl_->front_door->CloseAll();
     impl_->RunLoopWhileConnections(std::chrono::milliseconds(500));
+  }
+}
+
+void Server::Drain() {
+  if (impl_->options.drain_seconds <= 0) {
+    Stop();
+  } else {
+    impl_->StartDrain();
   }
 }
 

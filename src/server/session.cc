@@ -162,9 +162,10 @@ void Session::OnOffer(const std::string& sdp) {
     return;
   }
   if (context_.admit_offer) {
-    if (auto full = context_.admit_offer(id_)) {
-      Send(protocol::ErrorJson("server_full", *full));
-      Close("the server is full", SOUP_WEBSOCKET_CLOSE_POLICY_VIOLATION);
+    if (auto refusal = context_.admit_offer(id_)) {
+      Send(protocol::ErrorJson(refusal->code, refusal->message));
+      Close(refusal->code == "draining" ? "the server is draining" : "the server is full",
+            SOUP_WEBSOCKET_CLOSE_POLICY_VIOLATION, /*reconnect=*/refusal->code == "draining");
       return;
     }
   }
@@ -379,11 +380,11 @@ void Session::TooLarge() {
   Close("the client sent a message over the size limit", SOUP_WEBSOCKET_CLOSE_TOO_BIG);
 }
 
-void Session::Close(const std::string& reason, gushort code) {
+void Session::Close(const std::string& reason, gushort code, bool reconnect) {
   if (closed_) return;
   auto self = shared_from_this();  // the server's map may drop its reference below
   closed_ = true;
-  Send(protocol::ByeJson(reason));
+  Send(protocol::ByeJson(reason, reconnect));
   if (socket_) {
     g_signal_handler_disconnect(socket_.get(), message_handler_);
     g_signal_handler_disconnect(socket_.get(), closed_handler_);

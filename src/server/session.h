@@ -32,8 +32,8 @@ struct SessionContext {
   std::chrono::milliseconds offer_timeout{20000};  // socket open -> offer (then the peer's own)
   std::function<void(const std::string& session)> on_closed;  // main loop; the server forgets it
   // Main loop, when a session offers: nullopt to go on, or why the server cannot take it
-  // (server_full). Sessions count against the capacity only once they offer.
-  std::function<std::optional<std::string>(const std::string& session)> admit_offer;
+  // (server_full, draining). Sessions count against the capacity only once they offer.
+  std::function<std::optional<protocol::SignalingError>(const std::string& session)> admit_offer;
   Metrics* metrics = nullptr;
 };
 
@@ -55,7 +55,7 @@ class Session : public Job, public std::enable_shared_from_this<Session> {
   void Start(SoupWebsocketConnection* connection);
   // Main loop. Ends the session at once: says `bye` with the reason, closes the peer and the socket.
   // Idempotent. `code`: the WebSocket close code.
-  void Close(const std::string& reason, gushort code = SOUP_WEBSOCKET_CLOSE_NORMAL);
+  void Close(const std::string& reason, gushort code = SOUP_WEBSOCKET_CLOSE_NORMAL, bool reconnect = false);
   // Main loop. The client sent a signaling message over the limit (the front door dropped it):
   // says `too_large` and closes with 1009 (message too big).
   void TooLarge();

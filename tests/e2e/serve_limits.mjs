@@ -4,12 +4,8 @@
 // --max-sessions-per-ip open sessions (default 4), a closed one making room again.
 // A hand-written WebSocket client (node 20 has none), so the test sets Origin and Host itself.
 //   node tests/e2e/serve_limits.mjs   (env SPEAKUP_BIN = the speakup program)
-import crypto from 'node:crypto';
-import http from 'node:http';
-
 import { checker } from '../../web/test/checks.mjs';
-import { readFrame } from '../../web/test/http_ws.mjs';
-import { metrics, sessionCount, startServer, stopServer, waitForSessions } from './speakup_server.mjs';
+import { metrics, openSignaling, sessionCount, startServer, stopServer, waitForSessions } from './speakup_server.mjs';
 
 const bin = process.env.SPEAKUP_BIN;
 if (!bin) throw new Error('set SPEAKUP_BIN to the speakup program');
@@ -17,56 +13,6 @@ const { check, finish } = checker('serve_limits', 100000);
 
 // Every server here runs on one thread.
 const start = (args) => startServer(bin, ['--threads', '1', ...args]);
-
-// Opens /ws with the given headers (Origin, Host) and resolves with { message, socket, close() }:
-// the server's first message, parsed (welcome or error), and the still open socket.
-function openSignaling(server, headers = {}) {
-  return new Promise((resolve, reject) => {
-    const request = http.request({
-      host: '127.0.0.1',
-      port: server.port,
-      path: '/ws',
-      headers: {
-        Connection: 'Upgrade',
-        Upgrade: 'websocket',
-        'Sec-WebSocket-Version': '13',
-        'Sec-WebSocket-Key': crypto.randomBytes(16).toString('base64'),
-        ...headers,
-      },
-    });
-    const timer = setTimeout(() => { request.destroy(); reject(new Error('no first message within 5 s')); }, 5000);
-    request.on('error', (e) => { clearTimeout(timer); reject(e); });
-    request.on('response', (response) => {
-      clearTimeout(timer);
-      reject(new Error(`no WebSocket upgrade: HTTP ${response.statusCode}`));
-      response.resume();
-    });
-    request.on('upgrade', (_response, socket, head) => {
-      let buffered = head;
-      const onData = (chunk) => {
-        buffered = Buffer.concat([buffered, chunk]);
-        const frame = readFrame(buffered);
-        if (!frame) return;
-        clearTimeout(timer);
-        socket.off('data', onData);
-        socket.on('data', () => {});  // later frames (keepalive pings, bye) are not looked at
-        socket.on('error', () => {});
-        resolve({ message: JSON.parse(frame.payload.toString('utf8')), socket, close: () => closeSignaling(socket) });
-      };
-      socket.on('data', onData);
-      onData(Buffer.alloc(0));
-    });
-    request.end();
-  });
-}
-
-// A normal close (1000), masked as client frames must be, then the TCP connection ends.
-function closeSignaling(socket) {
-  const mask = crypto.randomBytes(4);
-  const payload = Buffer.from([0x03, 0xe8]).map((b, i) => b ^ mask[i % 4]);
-  socket.write(Buffer.concat([Buffer.from([0x88, 0x80 | 2]), mask, payload]));
-  socket.end();
-}
 
 const describe = (opened) => JSON.stringify(opened.message);
 const describeAll = (opened) => opened.map((o) => o.message.code ?? o.message.type).join(' ');

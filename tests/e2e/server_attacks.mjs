@@ -122,7 +122,7 @@ async function tryStart(what, args, options) {
 // `speakup serve` under `prlimit --nofile=N:N` (what startServer does, with the limit in front:
 // prlimit execs the server, so the child's pid is the server's).
 async function startLimited(args, nofile) {
-  const child = spawn('prlimit', [`--nofile=${nofile}:${nofile}`, '--', bin, 'serve', '--port', '0', ...args],
+  const child = spawn('prlimit', [`--nofile=${nofile}:${nofile}`, '--', bin, 'serve', '--port', '0', '--drain-seconds', '0', ...args],
     { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   let exit = null;

@@ -1,8 +1,12 @@
 // Starting and watching a real `speakup serve` from the node end-to-end tests: one place for
 // "spawn it on a free port, wait until it answers, read its counters and sessions, stop it", and
 // for the browser tests, "wait until a page gets somewhere".
+import crypto from 'node:crypto';
+import http from 'node:http';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+
+import { readFrame } from '../../web/test/http_ws.mjs';
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -12,9 +16,12 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // echo: also copy the server's stderr to this process's stderr as it comes.
 // Env SPEAKUP_WEB_ROOT=DIR: the server serves the web client from DIR (`--web-root DIR` appended),
 // e.g. a worktree's web/ with a prebuilt server whose compiled-in default is another checkout's.
+// Unless args name --drain-seconds, SIGTERM ends the server at once (--drain-seconds 0): tests stop
+// their servers with it; the drain has its own test (serve_drain.mjs).
 export async function startServer(bin, args = [], { echo = false } = {}) {
   const webRoot = process.env.SPEAKUP_WEB_ROOT ? ['--web-root', process.env.SPEAKUP_WEB_ROOT] : [];
-  const child = spawn(bin, ['serve', '--port', '0', ...args, ...webRoot], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const drain = args.includes('--drain-seconds') ? [] : ['--drain-seconds', '0'];
+  const child = spawn(bin, ['serve', '--port', '0', ...drain, ...args, ...webRoot], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   let exit = null;
   child.stdout.on('data', (d) => { output += d; });
@@ -115,4 +122,54 @@ export async function waitForPage(page, predicate, arg, ms) {
 export function rssMiB(pid) {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)[1]) / 1024;
+}
+
+// Opens /ws with the given headers (Origin, Host) and resolves with { message, socket, close() }:
+// the server's first message, parsed (welcome or error), and the still open socket.
+export function openSignaling(server, headers = {}) {
+  return new Promise((resolve, reject) => {
+    const request = http.request({
+      host: '127.0.0.1',
+      port: server.port,
+      path: '/ws',
+      headers: {
+        Connection: 'Upgrade',
+        Upgrade: 'websocket',
+        'Sec-WebSocket-Version': '13',
+        'Sec-WebSocket-Key': crypto.randomBytes(16).toString('base64'),
+        ...headers,
+      },
+    });
+    const timer = setTimeout(() => { request.destroy(); reject(new Error('no first message within 5 s')); }, 5000);
+    request.on('error', (e) => { clearTimeout(timer); reject(e); });
+    request.on('response', (response) => {
+      clearTimeout(timer);
+      reject(new Error(`no WebSocket upgrade: HTTP ${response.statusCode}`));
+      response.resume();
+    });
+    request.on('upgrade', (_response, socket, head) => {
+      let buffered = head;
+      const onData = (chunk) => {
+        buffered = Buffer.concat([buffered, chunk]);
+        const frame = readFrame(buffered);
+        if (!frame) return;
+        clearTimeout(timer);
+        socket.off('data', onData);
+        socket.on('data', () => {});  // later frames (keepalive pings, bye) are not looked at
+        socket.on('error', () => {});
+        resolve({ message: JSON.parse(frame.payload.toString('utf8')), socket, close: () => closeSignaling(socket) });
+      };
+      socket.on('data', onData);
+      onData(Buffer.alloc(0));
+    });
+    request.end();
+  });
+}
+
+// A normal close (1000), masked as client frames must be, then the TCP connection ends.
+function closeSignaling(socket) {
+  const mask = crypto.randomBytes(4);
+  const payload = Buffer.from([0x03, 0xe8]).map((b, i) => b ^ mask[i % 4]);
+  socket.write(Buffer.concat([Buffer.from([0x88, 0x80 | 2]), mask, payload]));
+  socket.end();
 }

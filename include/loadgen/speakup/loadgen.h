@@ -82,6 +82,7 @@ struct ClientReport {
   LatencySummary latency;
   std::vector<std::string> errors;  // error messages from the server, connection failures
   std::string bye;                  // the server's bye reason, if it said bye
+  bool bye_reconnect = false;       // the bye asked the client to connect again (a draining server)
 };
 
 struct LoadReport {

@@ -95,6 +95,8 @@ std::string AnswerJson(const std::string& sdp);
 std::string CandidateJson(unsigned mline, const std::string& candidate);
 std::string OptionsJson(const SessionOptions& options);
 std::string ErrorJson(const std::string& code, const std::string& message);
-std::string ByeJson(const std::string& reason);
+// reconnect: the server is going away on purpose (a drain before a restart): connect again, through
+// the balancer, to reach another node; the session's options are the client's to send again.
+std::string ByeJson(const std::string& reason, bool reconnect = false);
 
 }  // namespace speakup::protocol

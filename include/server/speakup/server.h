@@ -33,6 +33,10 @@ struct ServerOptions {
   // If set, /metrics needs "Authorization: Bearer <metrics_token>"; if not, but `token` is, it
   // needs that token; with neither it is public (loopback by default).
   std::string metrics_token;
+  // SIGTERM drains: /readyz turns 503 and no session is admitted at once, running sessions go on
+  // for this long, then each client gets `bye` with reconnect and the server exits. 0: SIGTERM
+  // ends every session at once. A second SIGTERM (or SIGINT) ends the drain.
+  int drain_seconds = 30;
 };
 
 class Server {
@@ -44,9 +48,12 @@ class Server {
   int port() const;
   std::string url() const;
 
-  // Runs the main loop until Stop() or SIGINT/SIGTERM; closes every session before returning.
+  // Runs the main loop until Stop(), SIGINT, or SIGTERM and its drain; closes every session before
+  // returning.
   void Run();
   void Stop();
+  // What SIGTERM does (main loop): stop admitting, and end the sessions after drain_seconds.
+  void Drain();
 
   struct Impl;
 
