@@ -305,8 +305,24 @@ Status LoadClient::BuildPipeline(const media::IceServers& ice) {
                      auto* client = static_cast<LoadClient*>(data);
                      if (client->fault_ == Fault::kNoIce) return;
                      std::string text = candidate ? candidate : "";
+                     if (text.find(" typ relay") != std::string::npos) client->relay_candidates_++;
                      client->Post([mline, text](LoadClient& c) {
                        c.Send(json{{"type", "candidate"}, {"candidate", text}, {"sdpMLineIndex", mline}}.dump());
+                     });
+                   }),
+                   this);
+  // Relay only and gathering over without a relay candidate: the TURN server refused the credentials
+  // or cannot be reached, and the connection can never come up. Said now, not after a timeout.
+  g_signal_connect(webrtc_, "notify::ice-gathering-state", G_CALLBACK(+[](GstElement*, GParamSpec*, gpointer data) {
+                     static_cast<LoadClient*>(data)->Post([](LoadClient& c) {
+                       if (c.stopped_ || !c.webrtc_ || !c.ice_.relay) return;
+                       GstWebRTCICEGatheringState state = GST_WEBRTC_ICE_GATHERING_STATE_NEW;
+                       g_object_get(c.webrtc_, "ice-gathering-state", &state, nullptr);
+                       if (state != GST_WEBRTC_ICE_GATHERING_STATE_COMPLETE || c.relay_candidates_ > 0) return;
+                       c.AddError("--relay: no relay candidate was gathered: the TURN server refused the TURN "
+                                  "credentials (wrong or expired) or cannot be reached");
+                       c.finished_ = true;
+                       c.Stop();
                      });
                    }),
                    this);

@@ -111,6 +111,7 @@ class LoadClient : public std::enable_shared_from_this<LoadClient> {
   bool stopped_ = false;
   std::atomic<bool> finished_{false};
   std::atomic<bool> channel_open_{false};
+  std::atomic<int> relay_candidates_{0};  // webrtcbin's thread counts, the main context reads
 
   // Pacer thread (and Stop, under the lock).
   std::mutex push_mutex_;

@@ -135,8 +135,10 @@ try {
     check('no result arrived', state.results === 0);
     await page.close();
     const load = await runLoadgen(wrong, ['--clients', '1', '--duration', '1', '--relay', '--connect-timeout', '20']);
-    check('loadgen --relay against it streams nothing and exits 1', load.code === 1 && !load.report?.per_client?.[0]?.streamed,
-      `${load.code} ${JSON.stringify(load.report?.per_client?.[0])}`);
+    const refused = load.report?.per_client?.[0];
+    check('loadgen --relay against it streams nothing, exits 1 and says the TURN credentials were refused',
+      load.code === 1 && !refused?.streamed && refused?.errors.some((e) => /TURN credentials/.test(e)),
+      `${load.code} ${JSON.stringify(refused)}`);
   } finally {
     await stopServer(wrong);
   }
