@@ -56,6 +56,7 @@ curl
 openssl
 unzip
 zip
+coturn
 '
 # build-essential cmake pkg-config: the build. clang libclang-rt-14-dev: libFuzzer, sanitizers.
 # libxnnpack-dev libflatbuffers-dev flatbuffers-compiler libfp16-dev libpthreadpool-dev
@@ -67,7 +68,9 @@ zip
 # and browser tests. chromium, firefox-esr: the browsers of the end-to-end tests (driven by npm
 # playwright-core and puppeteer-core; never a downloaded browser). libsoup-3.0-dev: HTTP and WebSocket signaling. python3: tools. ca-certificates: TLS to the package registries.
 # curl: (also) fetches face_landmarker.task from its official address. unzip: unpacks its members.
-# zip: tests/scripts/fetch_models_test.sh builds damaged bundles.
+# zip: tests/scripts/fetch_models_test.sh builds damaged bundles. coturn: the TURN server of
+# tests/e2e/turn_relay.mjs, which runs its own `turnserver` on loopback (the package's system
+# service is not used: setup stops and disables it when it installs the package).
 # ---------------------------------------------------------------------------------------------
 
 dry_run=0
@@ -135,6 +138,16 @@ else
     exit 1
   fi
   echo "setup: installed:$missing"
+  # Debian's coturn starts a system TURN server on the machine's public ports (on systemd hosts);
+  # SpeakUp's tests run their own on loopback, and a deployment configures its own (docs/deploy.md).
+  case " $missing " in
+    *" coturn "*)
+      if [ -d /run/systemd/system ] && command -v systemctl > /dev/null 2>&1; then
+        $as_root systemctl disable --now coturn.service > /dev/null 2>&1 || true
+        echo "setup: coturn's system service stopped and disabled (the tests start their own turnserver)"
+      fi
+      ;;
+  esac
 fi
 
 if [ "$dry_run" = 1 ]; then

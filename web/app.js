@@ -372,6 +372,8 @@ async function start() {
       receiveVideo: flag('recv_video', true),
       latency: latencyWanted,
       connectTimeoutMs: CONNECT_TIMEOUT_MS,
+      // ?ice=relay: media only through the server's TURN server (docs/deploy.md).
+      iceTransportPolicy: params.get('ice') === 'relay' ? 'relay' : 'all',
     })
       .on('log', current(log))
       .on('state', current(({ state }) => onClientState(state)))

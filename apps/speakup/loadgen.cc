@@ -37,6 +37,13 @@ CLI::App* AddLoadgenCommand(CLI::App& app) {
   command->add_option("--model", options.model, "The session option model: mesh, or landmarker (52 blendshapes)")
       ->check(CLI::IsMember({"mesh", "landmarker"}))
       ->capture_default_str();
+  command->add_option("--ice-server", options.ice_servers,
+                      "STUN/TURN server besides those the server's welcome names: stun:HOST[:PORT], "
+                      "turn:HOST[:PORT][?transport=udp|tcp] (repeatable)")
+      ->take_all();
+  command->add_option("--turn-user", options.turn_user, "TURN user name for --ice-server turn: URLs");
+  command->add_option("--turn-password", options.turn_password, "TURN password for --ice-server turn: URLs");
+  command->add_flag("--relay", options.relay, "Relay candidates only: all media through a TURN server");
   command->add_flag("--json", json_output, "Print the report as JSON");
   command->add_flag("--quiet", options.quiet, "No progress lines");
   return command;

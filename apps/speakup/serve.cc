@@ -56,6 +56,44 @@ CLI::App* AddServeCommand(CLI::App& app) {
       ->capture_default_str();
   serve->add_option("--metrics-token", options.metrics_token,
                     "Token /metrics needs (Authorization: Bearer ...); without it, --token is needed if given");
+  serve->add_option("--ice-server", options.ice_servers,
+                    "STUN/TURN server for clients and the server's own WebRTC agent: stun:HOST[:PORT], "
+                    "turn:HOST[:PORT][?transport=udp|tcp], turns:HOST[:PORT] (repeatable)")
+      ->take_all();
+  serve->add_option("--turn-user", options.turn_user, "Static TURN user name (with --turn-password)");
+  serve->add_option("--turn-password", options.turn_password, "Static TURN password");
+  serve->add_option("--turn-secret", options.turn_secret,
+                    "coturn's static-auth-secret: time-limited TURN credentials per session (use-auth-secret)");
+  serve->add_option("--turn-ttl", options.turn_ttl_s, "Seconds time-limited TURN credentials stay valid")
+      ->capture_default_str();
+  serve->add_option_function<std::string>(
+           "--ice-transport-policy",
+           [](const std::string& policy) { options.relay_only = policy == "relay"; },
+           "all, or relay: the server's own agent sends media through TURN only")
+      ->check(CLI::IsMember({"all", "relay"}));
+  serve->add_option("--public-ip", options.public_ip,
+                    "Behind a 1:1 NAT (a cloud VM): the public address to put in the server's ICE candidates");
+  serve->add_option_function<std::string>(
+      "--udp-ports",
+      [](const std::string& range) {
+        // "MIN-MAX"; Server::Create checks the numbers and says what is wrong.
+        const size_t dash = range.find('-');
+        int low = -1, high = -1;
+        try {
+          size_t used_low = 0, used_high = 0;
+          if (dash != std::string::npos) {
+            low = std::stoi(range.substr(0, dash), &used_low);
+            high = std::stoi(range.substr(dash + 1), &used_high);
+          }
+          if (used_low != dash || used_high != range.size() - dash - 1) low = high = -1;
+        } catch (const std::exception&) {
+          low = high = -1;
+        }
+        if (low < 0 || high < 0) throw CLI::ValidationError("--udp-ports", "expected MIN-MAX, e.g. 40000-40999, not '" + range + "'");
+        options.udp_port_min = low;
+        options.udp_port_max = high;
+      },
+      "Keep every media (ICE) socket on a UDP port in MIN-MAX, e.g. 40000-40999 (a firewall's open range)");
   serve->add_option("--threads", options.threads, "Inference threads (0: one per core)")->capture_default_str();
   serve->add_option("--web-root", options.web_root, "Folder of the browser client")->capture_default_str();
   serve->add_option("--drain-seconds", options.drain_seconds,

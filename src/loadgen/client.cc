@@ -14,6 +14,7 @@
 #include "speakup/media/webrtc_sdp.h"
 #include "latency.h"
 #include "speakup/result_message.h"
+#include "speakup/signaling.h"
 
 namespace speakup::loadgen {
 namespace {
@@ -60,8 +61,35 @@ void CorruptPacket(GstBuffer* buffer, const std::string& codec);
 
 }  // namespace
 
-LoadClient::LoadClient(int id, const EncodedVideo& video, Fault fault, GMainContext* context, std::string model)
-    : id_(id), video_(video), fault_(fault), context_(context), model_(std::move(model)) {}
+LoadClient::LoadClient(int id, const EncodedVideo& video, Fault fault, GMainContext* context, std::string model,
+                       ClientIce ice)
+    : id_(id), video_(video), fault_(fault), context_(context), model_(std::move(model)), ice_(std::move(ice)) {}
+
+Expected<media::IceServers> PeerIceServers(const std::vector<protocol::IceServer>& servers, bool relay) {
+  media::IceServers peer;
+  peer.relay_only = relay;
+  for (const protocol::IceServer& server : servers) {
+    for (const std::string& text : server.urls) {
+      auto url = protocol::ParseIceUrl(text);
+      if (!url) return Error(url.error());
+      auto address = media::ResolveHost(url->host);
+      if (!address) return Error(address.error());
+      if (!url->is_turn()) {
+        if (peer.stun.empty()) peer.stun = media::StunServerUri(*address, url->port);  // webrtcbin takes one
+        continue;
+      }
+      const char* transport = url->transport == protocol::IceUrl::Transport::kUdp   ? "udp"
+                              : url->transport == protocol::IceUrl::Transport::kTcp ? "tcp"
+                                                                                    : "";
+      peer.turn.push_back(media::TurnServerUri(url->scheme == protocol::IceUrl::Scheme::kTurns, *address, url->port,
+                                               transport, server.username, server.credential));
+    }
+  }
+  if (relay && peer.turn.empty()) {
+    return Error("--relay needs a TURN server, and neither --ice-server nor the server's welcome named one");
+  }
+  return peer;
+}
 
 LoadClient::~LoadClient() { Stop(); }
 
@@ -163,8 +191,21 @@ void LoadClient::OnSignalingText(const std::string& text) {
   }
   const std::string type = message["type"];
   if (type == "welcome") {
+    // The server's STUN/TURN servers (with this session's credentials), then our own.
+    auto welcome = protocol::ParseWelcome(text);
+    Expected<media::IceServers> ice = welcome ? Expected<media::IceServers>(media::IceServers{}) : welcome.status();
+    if (welcome) {
+      std::vector<protocol::IceServer> servers = welcome->ice_servers;
+      servers.insert(servers.end(), ice_.own.begin(), ice_.own.end());
+      ice = PeerIceServers(servers, ice_.relay);
+    }
+    if (!ice) {
+      AddError(ice.error());
+      finished_ = true;
+      return Stop();
+    }
     if (model_ != "mesh") Send(json{{"type", "options"}, {"options", {{"model", model_}}}}.dump());
-    Status built = BuildPipeline();
+    Status built = BuildPipeline(*ice);
     if (!built.ok()) {
       AddError(built.message());
       finished_ = true;
@@ -194,7 +235,7 @@ void LoadClient::OnSignalingText(const std::string& text) {
   }
 }
 
-Status LoadClient::BuildPipeline() {
+Status LoadClient::BuildPipeline(const media::IceServers& ice) {
   pipeline_.reset(gst_pipeline_new(("loadgen-client-" + std::to_string(id_)).c_str()));
   auto webrtc = media::MakeElement("webrtcbin");
   auto source = media::MakeElement("appsrc");
@@ -207,6 +248,7 @@ Status LoadClient::BuildPipeline() {
 
   // ICE on loopback only: the generator talks to a server on this machine.
   SPEAKUP_RETURN_IF_ERROR(media::RestrictIce(webrtc_, {"127.0.0.1"}));
+  SPEAKUP_RETURN_IF_ERROR(media::ConfigureIce(webrtc_, ice, 0, 0));
 
   media::CapsPtr encoded(gst_caps_from_string(EncodedCaps(video_).c_str()));
   g_object_set(source->get(), "is-live", TRUE, "do-timestamp", TRUE, "format", GST_FORMAT_TIME, "caps", encoded.get(),
@@ -265,8 +307,24 @@ Status LoadClient::BuildPipeline() {
                      auto* client = static_cast<LoadClient*>(data);
                      if (client->fault_ == Fault::kNoIce) return;
                      std::string text = candidate ? candidate : "";
+                     if (text.find(" typ relay") != std::string::npos) client->relay_candidates_++;
                      client->Post([mline, text](LoadClient& c) {
                        c.Send(json{{"type", "candidate"}, {"candidate", text}, {"sdpMLineIndex", mline}}.dump());
+                     });
+                   }),
+                   this);
+  // Relay only and gathering over without a relay candidate: the TURN server refused the credentials
+  // or cannot be reached, and the connection can never come up. Said now, not after a timeout.
+  g_signal_connect(webrtc_, "notify::ice-gathering-state", G_CALLBACK(+[](GstElement*, GParamSpec*, gpointer data) {
+                     static_cast<LoadClient*>(data)->Post([](LoadClient& c) {
+                       if (c.stopped_ || !c.webrtc_ || !c.ice_.relay) return;
+                       GstWebRTCICEGatheringState state = GST_WEBRTC_ICE_GATHERING_STATE_NEW;
+                       g_object_get(c.webrtc_, "ice-gathering-state", &state, nullptr);
+                       if (state != GST_WEBRTC_ICE_GATHERING_STATE_COMPLETE || c.relay_candidates_ > 0) return;
+                       c.AddError("--relay: no relay candidate was gathered: the TURN server refused the TURN "
+                                  "credentials (wrong or expired) or cannot be reached");
+                       c.finished_ = true;
+                       c.Stop();
                      });
                    }),
                    this);

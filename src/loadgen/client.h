@@ -24,16 +24,28 @@
 #include <vector>
 
 #include "speakup/media/gst_handles.h"
+#include "speakup/ice_servers.h"
 #include "speakup/loadgen.h"
+#include "speakup/webrtc.h"
 
 namespace speakup::loadgen {
 
 using Clock = std::chrono::steady_clock;
 
+// A client's ICE: servers of its own (besides the welcome's) and whether it relays everything.
+struct ClientIce {
+  std::vector<protocol::IceServer> own;
+  bool relay = false;
+};
+
+// webrtcbin's form of `servers` (host names resolved, blocking); with `relay`, fails unless one is TURN.
+Expected<media::IceServers> PeerIceServers(const std::vector<protocol::IceServer>& servers, bool relay);
+
 class LoadClient : public std::enable_shared_from_this<LoadClient> {
  public:
   // `model`: the session option sent after `welcome` unless it is the default "mesh".
-  LoadClient(int id, const EncodedVideo& video, Fault fault, GMainContext* context, std::string model = "mesh");
+  LoadClient(int id, const EncodedVideo& video, Fault fault, GMainContext* context, std::string model = "mesh",
+             ClientIce ice = {});
   ~LoadClient();
 
   // Main context.
@@ -69,7 +81,7 @@ class LoadClient : public std::enable_shared_from_this<LoadClient> {
   void OnSignalingText(const std::string& text);
   void OnSocketClosed();
   void Send(const std::string& json);
-  Status BuildPipeline();
+  Status BuildPipeline(const media::IceServers& ice);
   void CreateOffer();
   void OnOfferCreated(GstPromise* promise);
   void ApplyAnswer(const std::string& sdp);
@@ -86,6 +98,7 @@ class LoadClient : public std::enable_shared_from_this<LoadClient> {
   const Fault fault_;
   GMainContext* context_;
   std::string model_;  // the session option `model`
+  const ClientIce ice_;
 
   // Main context.
   media::GObjectPtr<SoupWebsocketConnection> socket_;
@@ -98,6 +111,7 @@ class LoadClient : public std::enable_shared_from_this<LoadClient> {
   bool stopped_ = false;
   std::atomic<bool> finished_{false};
   std::atomic<bool> channel_open_{false};
+  std::atomic<int> relay_candidates_{0};  // webrtcbin's thread counts, the main context reads
 
   // Pacer thread (and Stop, under the lock).
   std::mutex push_mutex_;

@@ -166,6 +166,22 @@ Expected<LoadReport> RunLoad(const EncodedVideo& video, const LoadOptions& optio
   if (video.units.empty()) return Error("the video has no frames");
   const double fps = options.fps > 0 ? options.fps : video.fps;
   if (!(fps > 0) || fps > 240) return Error("the frame rate must be above 0 and at most 240");
+  // Its own STUN/TURN servers, checked before any client starts.
+  ClientIce ice;
+  ice.relay = options.relay;
+  protocol::IceServer stun, turn;
+  for (const std::string& text : options.ice_servers) {
+    auto parsed = protocol::ParseIceUrl(text);
+    if (!parsed) return Error("--ice-server: " + parsed.error());
+    (parsed->is_turn() ? turn : stun).urls.push_back(text);
+  }
+  turn.username = options.turn_user;
+  turn.credential = options.turn_password;
+  if (!stun.urls.empty()) ice.own.push_back(stun);
+  if (!turn.urls.empty()) ice.own.push_back(turn);
+  if (Status checked = protocol::CheckIceServers(ice.own); !checked.ok()) {
+    return Error(checked.message() + (turn.urls.empty() ? "" : " (--turn-user and --turn-password)"));
+  }
   auto url = SignalingUrl(options.server_url, options.token);
   if (!url) return Error(url.error());
   SPEAKUP_RETURN_IF_ERROR(media::EnsureGstInitialized());
@@ -181,7 +197,7 @@ Expected<LoadReport> RunLoad(const EncodedVideo& video, const LoadOptions& optio
   std::vector<std::shared_ptr<LoadClient>> clients;
   for (int i = 0; i < options.clients; ++i) {
     const Fault fault = i < options.faulty_clients ? options.fault : Fault::kNone;
-    clients.push_back(std::make_shared<LoadClient>(i, video, fault, context.get(), options.model));
+    clients.push_back(std::make_shared<LoadClient>(i, video, fault, context.get(), options.model, ice));
   }
   Pacer pacer(video, clients, fps, options.freeze_after_s);
 

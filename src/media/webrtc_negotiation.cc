@@ -149,7 +149,8 @@ void WebRtcNegotiation::OnAnswerCreated(const std::string& error,
   AskForBitrate(answer->sdp, static_cast<unsigned>(offer_.camera_mline), kCameraMinKbps, kCameraStartKbps,
                 kCameraMaxKbps);
   GCharPtr text(gst_sdp_message_as_text(answer->sdp));
-  answer_text_ = text ? text.get() : "";
+  // Behind a 1:1 NAT the client must see the public address (webrtcbin only knows the interface's).
+  answer_text_ = AnnounceHostCandidates(text ? text.get() : "", options_.announced_address);
   PromisePtr promise(NewPromise(OfferStep::kLocalSet));
   g_signal_emit_by_name(webrtc_, "set-local-description", answer.get(), promise.get());
 }
@@ -199,6 +200,7 @@ void WebRtcNegotiation::OnLocalCandidate(guint mline, const gchar* candidate) {
       return;
     }
   }
+  if (!options_.announced_address.empty()) line = AnnounceHostCandidate(line, options_.announced_address);
   post_([this, mline, line = std::move(line)] {
     if (events_.on_local_candidate) events_.on_local_candidate(mline, line);
   });

@@ -236,9 +236,9 @@ Status WebRtcPeer::Impl::Build() {
   gst_bin_add(GST_BIN(pipeline.get()), webrtc);
   gst_util_set_object_arg(G_OBJECT(webrtc), "bundle-policy", "max-bundle");
   g_object_set(webrtc, "latency", static_cast<guint>(std::max(0, options.jitter_latency_ms)), nullptr);
-  if (!options.stun_server.empty()) g_object_set(webrtc, "stun-server", options.stun_server.c_str(), nullptr);
 
   SPEAKUP_RETURN_IF_ERROR(RestrictIce(webrtc, options.local_addresses));
+  SPEAKUP_RETURN_IF_ERROR(ConfigureIce(webrtc, options.ice_servers, options.min_port, options.max_port));
 
   // Every event below runs on the main context, through a task that runs only while this Impl
   // exists and is open; except on_frame, on the appsink's streaming thread (see webrtc.h).

@@ -287,12 +287,67 @@ std::string SanitizeOffer(std::string_view sdp) {
   return out;
 }
 
-std::string WelcomeJson(const std::string& session, int max_width, int max_height) {
-  return Dump(json{
+std::string WelcomeJson(const std::string& session, int max_width, int max_height,
+                        const std::vector<IceServer>& ice_servers) {
+  json welcome{
       {"type", "welcome"},
       {"session", session},
       {"protocol", kSignalingProtocol},
-      {"limits", {{"max_message_bytes", kMaxSignalingBytes}, {"max_width", max_width}, {"max_height", max_height}}}});
+      {"limits", {{"max_message_bytes", kMaxSignalingBytes}, {"max_width", max_width}, {"max_height", max_height}}}};
+  if (!ice_servers.empty()) {
+    json servers = json::array();
+    for (const IceServer& server : ice_servers) {
+      json entry{{"urls", server.urls}};
+      if (!server.username.empty()) entry["username"] = server.username;
+      if (!server.credential.empty()) entry["credential"] = server.credential;
+      servers.push_back(std::move(entry));
+    }
+    welcome["ice_servers"] = std::move(servers);
+  }
+  return Dump(welcome);
+}
+
+Expected<Welcome> ParseWelcome(std::string_view text) {
+  if (text.size() > kMaxSignalingBytes) return Error("the welcome message is larger than " + std::to_string(kMaxSignalingBytes) + " bytes");
+  const json message = json::parse(text, nullptr, false);
+  if (!message.is_object() || message.value("type", json()) != "welcome") return Error("not a welcome message");
+  Welcome welcome;
+  const json& session = message.value("session", json());
+  const json& protocol = message.value("protocol", json());
+  if (!session.is_string() || !protocol.is_number_integer()) {
+    return Error("the welcome message needs a string 'session' and an integer 'protocol'");
+  }
+  welcome.session = session.get<std::string>();
+  welcome.protocol = protocol.get<int>();
+  if (!message.contains("ice_servers")) return welcome;
+  const json& servers = message["ice_servers"];
+  if (!servers.is_array() || servers.size() > kMaxIceServers) {
+    return Error("the welcome's 'ice_servers' must be an array of at most " + std::to_string(kMaxIceServers) + " servers");
+  }
+  for (const json& entry : servers) {
+    IceServer server;
+    const json& urls = entry.is_object() ? entry.value("urls", json()) : json();
+    // RTCIceServer allows one URL as a string too.
+    if (urls.is_string()) {
+      server.urls.push_back(urls.get<std::string>());
+    } else if (urls.is_array() && urls.size() <= kMaxIceUrlsPerServer &&
+               std::all_of(urls.begin(), urls.end(), [](const json& u) { return u.is_string(); })) {
+      for (const json& url : urls) server.urls.push_back(url.get<std::string>());
+    } else {
+      return Error("each of the welcome's 'ice_servers' needs 'urls': a string or an array of at most " +
+                   std::to_string(kMaxIceUrlsPerServer) + " strings");
+    }
+    for (const auto& [key, field] : {std::pair{"username", &server.username}, std::pair{"credential", &server.credential}}) {
+      const json& value = entry.value(key, json());
+      if (value.is_null()) continue;
+      if (!value.is_string()) return Error(std::string("an ICE server's '") + key + "' must be a string");
+      *field = value.get<std::string>();
+    }
+    welcome.ice_servers.push_back(std::move(server));
+  }
+  Status checked = CheckIceServers(welcome.ice_servers);
+  if (!checked.ok()) return Error("the welcome's ice_servers: " + checked.message());
+  return welcome;
 }
 
 std::string AnswerJson(const std::string& sdp) { return Dump(json{{"type", "answer"}, {"sdp", sdp}}); }

@@ -17,6 +17,7 @@
 
 #include "front_door.h"
 #include "http_policy.h"
+#include "ice_config.h"
 #include "session.h"
 #include "speakup/cpu_time.h"
 #include "speakup/annotate.h"
@@ -107,6 +108,7 @@ struct Server::Impl {
   face::Models models;
   std::unique_ptr<WorkerPool> pool;
   SessionContext context;
+  IceConfig ice;
   Metrics metrics;
   media::GObjectPtr<SoupServer> soup;
   std::unique_ptr<FrontDoor> front_door;
@@ -409,6 +411,9 @@ Expected<std::unique_ptr<Server>> Server::Create(const ServerOptions& options) {
     impl->content_security_policy = ContentSecurityPolicy(
         std::string((std::istreambuf_iterator<char>(index)), std::istreambuf_iterator<char>()));
   }
+  auto ice = IceConfig::Create(options);
+  if (!ice) return Error(ice.error());
+  impl->ice = std::move(*ice);
   auto models = face::Models::Load(options.models_dir);
   if (!models) return Error(models.error());
   impl->models = std::move(*models);
@@ -432,6 +437,8 @@ Expected<std::unique_ptr<Server>> Server::Create(const ServerOptions& options) {
   impl->context.webrtc.jitter_latency_ms = 200;  // negotiated always; frames flow only when asked for
   // A loopback server gathers ICE candidates on that address only, never on the machine's interfaces.
   if (IsLoopbackName(options.host)) impl->context.webrtc.local_addresses = {ListenAddress(options.host)};
+  impl->ice.ApplyTo(impl->context.webrtc);
+  impl->context.ice = &impl->ice;
   impl->context.offer_timeout = std::chrono::milliseconds(options.connect_timeout_ms);
   impl->context.webrtc.connect_timeout_ms = options.connect_timeout_ms;
   impl->context.webrtc.media_timeout_ms = options.silence_timeout_ms;

@@ -84,7 +84,11 @@ void Session::Start(SoupWebsocketConnection* connection) {
         return again ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
       },
       new WeakSession(weak_from_this()), DeleteWeakNotify));
-  Send(protocol::WelcomeJson(id_, context_.webrtc.max_width, context_.webrtc.max_height));
+  if (context_.ice) {
+    const auto now = std::chrono::system_clock::now().time_since_epoch();
+    ice_ = context_.ice->ForSession(id_, std::chrono::duration_cast<std::chrono::seconds>(now).count());
+  }
+  Send(protocol::WelcomeJson(id_, context_.webrtc.max_width, context_.webrtc.max_height, ice_.client));
 }
 
 void Session::Send(const std::string& json) {
@@ -209,7 +213,9 @@ void Session::OnOffer(const std::string& sdp) {
     std::fprintf(stderr, "speakup serve: session %s: %s\n", self->id_.c_str(), message.c_str());
     self->peer_error_ = std::move(message);
   };
-  auto peer = media::WebRtcPeer::Create(context_.webrtc, std::move(callbacks));
+  media::WebRtcOptions webrtc = context_.webrtc;
+  webrtc.ice_servers = ice_.peer;  // the credentials the client got in `welcome`
+  auto peer = media::WebRtcPeer::Create(std::move(webrtc), std::move(callbacks));
   if (!peer) {
     Send(protocol::ErrorJson("internal", peer.error()));
     Close("the server could not set up WebRTC");

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "flood_guard.h"
+#include "ice_config.h"
 #include "speakup/media/gst_handles.h"
 #include "metrics.h"
 #include "speakup/signaling.h"
@@ -29,6 +30,7 @@ struct SessionContext {
   const face::Models* models = nullptr;
   std::vector<std::array<int, 2>> mesh_edges;  // for the annotated video
   media::WebRtcOptions webrtc;
+  const IceConfig* ice = nullptr;  // STUN/TURN servers and credentials per session (none: null)
   std::chrono::milliseconds offer_timeout{20000};  // socket open -> offer (then the peer's own)
   std::function<void(const std::string& session)> on_closed;  // main loop; the server forgets it
   // Main loop, when a session offers: nullopt to go on, or why the server cannot take it
@@ -99,6 +101,7 @@ class Session : public Job, public std::enable_shared_from_this<Session> {
   std::mutex peer_mutex_;  // guards peer_ itself (set and cleared on the main loop, copied by workers)
   std::shared_ptr<media::WebRtcPeer> peer_;
   std::string peer_error_;  // the peer's last error, main loop
+  SessionIce ice_;          // this session's ICE servers and TURN credentials (made at welcome)
 
   // Options: set on the main loop, picked up by the worker before its next frame.
   std::mutex options_mutex_;

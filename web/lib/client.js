@@ -49,6 +49,39 @@ export function validateOptions(options, current = {}) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// ICE servers
+
+const ICE_URL = /^(stun|turns?):[^\s/@#]+$/;
+const MAX_ICE_SERVERS = 8;
+
+// The `ice_servers` of a server's welcome (docs/protocol.md) as RTCIceServer objects. They come
+// from the network: entries that are not {urls: string | string[], username?, credential?} with
+// stun:/turn:/turns: URLs are left out (RTCPeerConnection would throw on them) and reported in
+// `dropped`.
+export function iceServersFromWelcome(welcome) {
+  const given = welcome && welcome.ice_servers;
+  const servers = [];
+  let dropped = 0;
+  if (given === undefined) return { servers, dropped };
+  if (!Array.isArray(given)) return { servers, dropped: 1 };
+  for (const entry of given.slice(0, MAX_ICE_SERVERS)) {
+    const urls = typeof entry?.urls === 'string' ? [entry.urls] : entry?.urls;
+    const good = Array.isArray(urls) && urls.length > 0 && urls.length <= 8 &&
+      urls.every((u) => typeof u === 'string' && u.length <= 512 && ICE_URL.test(u)) &&
+      ['username', 'credential'].every((k) => entry[k] === undefined || typeof entry[k] === 'string');
+    if (!good) {
+      dropped += 1;
+      continue;
+    }
+    const server = { urls: [...urls] };
+    if (entry.username !== undefined) server.username = entry.username;
+    if (entry.credential !== undefined) server.credential = entry.credential;
+    servers.push(server);
+  }
+  return { servers, dropped: dropped + Math.max(0, given.length - MAX_ICE_SERVERS) };
+}
+
+// ---------------------------------------------------------------------------------------------
 // Errors
 
 // The server's `error` codes (docs/protocol.md, "Signaling messages").
@@ -62,7 +95,7 @@ const FATAL_SERVER_CODES = new Set(['too_large', 'bad_sdp', 'server_full', 'unau
 
 // The client's own codes: every one but `bad_result` ends the session.
 export const CLIENT_ERROR_CODES = Object.freeze(['connection_failed', 'timeout', 'closed', 'connection_lost',
-  'connect_timeout', 'ice_failed', 'server_bye', 'bad_answer', 'client_error', 'bad_result']);
+  'connect_timeout', 'ice_failed', 'turn_failed', 'server_bye', 'bad_answer', 'client_error', 'bad_result']);
 
 export class SpeakUpError extends Error {
   // fatal: the session has ended; fromServer: an `error` message of the server (message is its text).
@@ -113,9 +146,16 @@ export class SpeakUpClient {
       codec: '',
       receiveVideo: true,
       constrainToLimits: true,
-      iceServers: [],
+      iceServers: null, // null: the servers the server's welcome names
+      iceTransportPolicy: 'all',
       ...config,
     };
+    if (this.config.iceServers !== null && !Array.isArray(this.config.iceServers)) {
+      throw new TypeError('connect(): `iceServers` must be an array of RTCIceServer objects (or null: the server\'s)');
+    }
+    if (!['all', 'relay'].includes(this.config.iceTransportPolicy)) {
+      throw new TypeError(`connect(): \`iceTransportPolicy\` must be 'all' or 'relay', not ${JSON.stringify(this.config.iceTransportPolicy)}`);
+    }
     this.handlers = new Map(EVENTS.map((name) => [name, []]));
     this.signaling = null;
     this.peer = null;
@@ -224,12 +264,14 @@ export class SpeakUpClient {
         return;
       }
       if (this.closed) return;
-      this.welcome = { session: welcome.session, protocol: welcome.protocol, limits: welcome.limits ?? {} };
+      const ice = iceServersFromWelcome(welcome);
+      this.welcome = { session: welcome.session, protocol: welcome.protocol, limits: welcome.limits ?? {}, iceServers: ice.servers };
       this.log(`welcome: session ${welcome.session}, protocol ${welcome.protocol}`);
       this.emit('welcome', this.welcome);
       if (welcome.protocol !== undefined && welcome.protocol !== SIGNALING_PROTOCOL) {
         this.warn('protocol', `The server speaks protocol ${welcome.protocol}; this client speaks ${SIGNALING_PROTOCOL}.`);
       }
+      if (ice.dropped > 0) this.warn('ice_servers', `${ice.dropped} of the server's ICE servers were malformed and are not used.`);
       if (this.config.constrainToLimits) await this.constrainToLimits();
       if (this.closed) return;
 
@@ -241,7 +283,8 @@ export class SpeakUpClient {
         clock: this.clock,
         codec: this.config.codec,
         receiveVideo: this.config.receiveVideo,
-        iceServers: this.config.iceServers,
+        iceServers: this.config.iceServers ?? this.welcome.iceServers,
+        iceTransportPolicy: this.config.iceTransportPolicy,
         handlers: {
           onResult: (data, arrival) => this.onResult(data, arrival),
           onText: (text) => this.onChannelText(text),
@@ -262,6 +305,9 @@ export class SpeakUpClient {
       if (this.state === 'negotiating') this.setState('ice');
       this.timers.push(setTimeout(() => {
         if (!this.closed && this.state !== 'connected') {
+          // A TURN server that refused us is the likelier cause, and the one to name.
+          const turn = this.peer?.turnProblem();
+          if (turn) return this.fail('turn_failed', turn);
           this.fail('connect_timeout',
             `The media connection to the server did not come up within ${this.config.connectTimeoutMs / 1000} s.`);
         }

@@ -14,14 +14,18 @@ export class PeerSession {
   // signaling: a connected Signaling; stream: the camera's MediaStream; clock: a FrameClock.
   // handlers: onResult(data, arrivalMs), onText(text), onRemoteTrack(track, streams),
   // onState({connection, ice, channel}), onFatal(code, message), onWarning(code, message), onLog(text).
-  // iceServers: for RTCPeerConnection (none by default: the server gives its own addresses).
-  constructor({ signaling, stream, clock, codec = '', receiveVideo = true, iceServers = [], handlers = {} }) {
+  // iceServers, iceTransportPolicy: for RTCPeerConnection ('relay': media only through TURN).
+  constructor({ signaling, stream, clock, codec = '', receiveVideo = true, iceServers = [], iceTransportPolicy = 'all',
+    handlers = {} }) {
     this.signaling = signaling;
     this.stream = stream;
     this.clock = clock;
     this.codec = codec;
     this.receiveVideo = receiveVideo;
     this.iceServers = iceServers;
+    this.iceTransportPolicy = iceTransportPolicy;
+    this.candidateErrors = []; // icecandidateerror events: {url, code, text}, the first few
+    this.relayCandidates = 0;
     this.handlers = handlers;
     this.pc = null;
     this.channel = null;
@@ -61,7 +65,12 @@ export class PeerSession {
 
   // Builds the peer connection and sends the offer; the answer arrives through handleSignal().
   async start() {
-    this.pc = new RTCPeerConnection({ iceServers: this.iceServers, bundlePolicy: 'max-bundle', ...this.clock.peerConfig() });
+    this.pc = new RTCPeerConnection({
+      iceServers: this.iceServers,
+      iceTransportPolicy: this.iceTransportPolicy,
+      bundlePolicy: 'max-bundle',
+      ...this.clock.peerConfig(),
+    });
     const pc = this.pc;
     const track = this.stream.getVideoTracks()[0];
     this.transceiver = pc.addTransceiver(track, { direction: 'sendonly', streams: [this.stream] });
@@ -86,8 +95,22 @@ export class PeerSession {
       else this.emit('onResult', event.data, arrival);
     };
 
+    // A STUN/TURN server that fails (unreachable, wrong or expired credentials) shows up only here.
+    pc.onicecandidateerror = (event) => {
+      const error = { url: String(event.url ?? ''), code: Number(event.errorCode ?? 0), text: String(event.errorText ?? '') };
+      this.log(`ICE server error ${error.code} ${error.text} (${error.url})`);
+      if (this.candidateErrors.length < 8) this.candidateErrors.push(error);
+    };
+    pc.onicegatheringstatechange = () => {
+      if (pc.iceGatheringState !== 'complete' || this.closed) return;
+      // Relay only and no relay candidate: nothing can ever connect, so say why now.
+      if (this.iceTransportPolicy === 'relay' && this.relayCandidates === 0) {
+        this.emit('onFatal', 'turn_failed', this.turnProblem());
+      }
+    };
     pc.onicecandidate = (event) => {
       const c = event.candidate;
+      if (c && / typ relay( |$)/.test(c.candidate)) this.relayCandidates += 1;
       const msg = c && c.candidate
         ? { type: 'candidate', candidate: c.candidate, sdpMLineIndex: c.sdpMLineIndex ?? 0 }
         : { type: 'candidate', candidate: '', sdpMLineIndex: 0 };
@@ -110,8 +133,9 @@ export class PeerSession {
       this.emit('onState', this.state());
       if (this.closed) return;
       if (state === 'failed') {
-        this.emit('onFatal', 'ice_failed',
-          'The media connection to the server failed (ICE failed): a firewall or NAT may block UDP.');
+        const turn = this.turnProblem();
+        if (turn) this.emit('onFatal', 'turn_failed', turn);
+        else this.emit('onFatal', 'ice_failed', 'The media connection to the server failed (ICE failed): a firewall or NAT may block UDP.');
       } else if (state === 'disconnected') {
         this.emit('onWarning', 'ice_disconnected', 'The media connection to the server is interrupted; waiting for it to recover…');
       }
@@ -125,6 +149,28 @@ export class PeerSession {
     this.offerSent = true;
     for (const msg of this.pendingLocalCandidates) this.signaling.send(msg);
     this.pendingLocalCandidates = [];
+  }
+
+  // Why TURN did not help, for the error shown: '' when no TURN server failed and relaying was not
+  // required. 401/403/437/441 are STUN's answers to credentials (RFC 8489, RFC 8656).
+  turnProblem() {
+    const turn = this.candidateErrors.filter((e) => /^turns?:/.test(e.url));
+    const refused = turn.find((e) => [401, 403, 437, 441].includes(e.code));
+    if (refused) {
+      return `The TURN server ${refused.url} refused the TURN credentials (${refused.code} ${refused.text}): ` +
+        'they are wrong or have expired (the server\'s --turn-secret must be coturn\'s static-auth-secret, and the clocks must agree).';
+    }
+    if (turn.length > 0) {
+      return `The TURN server ${turn[0].url} could not be used (${turn[0].code} ${turn[0].text}): ` +
+        'is it running, and do the firewall rules let this network reach it?';
+    }
+    if (this.iceTransportPolicy === 'relay' && this.relayCandidates === 0) {
+      const named = this.iceServers.some((s) => [].concat(s.urls).some((u) => /^turns?:/.test(u)));
+      return named
+        ? 'Media must go through a TURN relay (iceTransportPolicy "relay"), but no TURN server gave one.'
+        : 'Media must go through a TURN relay (iceTransportPolicy "relay"), but there is no TURN server: start the server with --ice-server turn:... and TURN credentials.';
+    }
+    return '';
   }
 
   // Moves the wanted codec ('vp8', 'h264', ...) to the front of the offer; the rest stay offered.

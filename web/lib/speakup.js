@@ -16,6 +16,7 @@ export {
   CLIENT_ERROR_CODES,
   EVENTS,
   SIGNALING_PROTOCOL,
+  iceServersFromWelcome,
 } from './client.js';
 export { signalingUrl, redactedUrl } from './signaling.js';
 export {

@@ -17,6 +17,7 @@ import {
   isFatalServerError,
   encodeResultForTest,
   EVENTS,
+  iceServersFromWelcome,
 } from '../lib/speakup.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -269,7 +270,9 @@ test('connect() checks its arguments at once', () => {
 test('a session: welcome, offer, options, connected, results, options changes, close', async () => {
   const { client, rec, ws, pc } = await negotiated({ options: { refine: true }, token: 'tok en' });
   assert.equal(ws.url, 'ws://server.test/ws?token=tok%20en');
-  assert.deepEqual(rec.of('welcome')[0], { session: 's1', protocol: 2, limits: WELCOME.limits });
+  assert.deepEqual(rec.of('welcome')[0], { session: 's1', protocol: 2, limits: WELCOME.limits, iceServers: [] });
+  assert.deepEqual(pc.config.iceServers, []); // a welcome without ice_servers: none
+  assert.equal(pc.config.iceTransportPolicy, 'all');
   assert.deepEqual(ws.types(), ['offer', 'options']);
   assert.equal(ws.sent[0].sdp, 'v=0 fake offer');
   assert.deepEqual(ws.sent[1].options, { ...DEFAULT_OPTIONS, refine: true });
@@ -436,4 +439,84 @@ test('docs/client.md shows the example files as they are', () => {
     const text = fs.readFileSync(new URL(`../examples/${file}`, import.meta.url), 'utf8');
     assert.ok(docs.includes(text), `docs/client.md does not show web/examples/${file} as it is`);
   }
+});
+
+// ---------------------------------------------------------------------------------------------
+// ICE servers and TURN
+
+const TURN = { urls: ['turn:turn.test:3478?transport=udp'], username: '1700000000:s1', credential: 'c2VjcmV0' };
+
+test('iceServersFromWelcome keeps well-formed RTCIceServers and counts the rest', () => {
+  assert.deepEqual(iceServersFromWelcome({}), { servers: [], dropped: 0 });
+  assert.deepEqual(iceServersFromWelcome({ ice_servers: 'stun:x' }), { servers: [], dropped: 1 });
+  const { servers, dropped } = iceServersFromWelcome({ ice_servers: [
+    { urls: 'stun:stun.test:3478' }, TURN,
+    { urls: ['http://evil.test/'] }, { urls: [] }, { urls: ['turn:a b'] }, { urls: ['turn:x'], username: 5 }, null, 7,
+  ] });
+  assert.deepEqual(servers, [{ urls: ['stun:stun.test:3478'] }, TURN]);
+  assert.equal(dropped, 6);
+  const many = iceServersFromWelcome({ ice_servers: Array(12).fill({ urls: 'stun:s' }) });
+  assert.equal(many.servers.length, 8);
+  assert.equal(many.dropped, 4);
+});
+
+test('the welcome\'s ICE servers reach RTCPeerConnection; bad ones are dropped with a warning', async () => {
+  const client = connect('ws://server.test/ws', { stream: fakeStream(), latency: 'none' });
+  const rec = record(client);
+  await tick();
+  const ws = FakeWebSocket.last;
+  ws.serverOpen();
+  ws.serverSend({ ...WELCOME, ice_servers: [TURN, { urls: 'ftp:nope' }] });
+  await tick();
+  assert.deepEqual(FakePeerConnection.last.config.iceServers, [TURN]);
+  assert.deepEqual(client.welcome.iceServers, [TURN]);
+  assert.equal(rec.of('warning')[0].code, 'ice_servers');
+  client.close();
+});
+
+test('iceServers and iceTransportPolicy given to connect() win, and are checked', async () => {
+  const own = [{ urls: 'stun:mine.test' }];
+  const { client, pc } = await negotiated({ iceServers: own, iceTransportPolicy: 'relay' });
+  assert.deepEqual(pc.config.iceServers, own);
+  assert.equal(pc.config.iceTransportPolicy, 'relay');
+  client.close();
+  assert.throws(() => connect('ws://h/ws', { stream: fakeStream(), iceTransportPolicy: 'none' }), /'all' or 'relay'/);
+  assert.throws(() => connect('ws://h/ws', { stream: fakeStream(), iceServers: 'stun:x' }), /must be an array/);
+});
+
+test('relay only and the TURN server refuses the credentials: turn_failed at once, naming them', async () => {
+  const { client, rec, pc } = await negotiated({ iceServers: [TURN], iceTransportPolicy: 'relay' });
+  pc.onicecandidateerror({ url: 'turn:turn.test:3478?transport=udp', errorCode: 401, errorText: 'Unauthorized' });
+  pc.iceGatheringState = 'complete';
+  pc.onicegatheringstatechange();
+  await tick();
+  const error = rec.of('error').at(-1);
+  assert.equal(error.code, 'turn_failed');
+  assert.match(error.message, /refused the TURN credentials \(401 Unauthorized\).*wrong or have expired/);
+  assert.equal(client.state, 'closed');
+});
+
+test('relay only without any TURN server: turn_failed saying so', async () => {
+  const { rec, pc } = await negotiated({ iceServers: [], iceTransportPolicy: 'relay' });
+  pc.iceGatheringState = 'complete';
+  pc.onicegatheringstatechange();
+  await tick();
+  assert.equal(rec.of('error').at(-1).code, 'turn_failed');
+  assert.match(rec.of('error').at(-1).message, /there is no TURN server/);
+});
+
+test('a relay candidate gathered: no error at gathering end; ICE failing after a TURN error names TURN', async () => {
+  const { client, rec, pc } = await negotiated({ iceServers: [TURN], iceTransportPolicy: 'relay' });
+  pc.onicecandidate({ candidate: { candidate: 'candidate:1 1 udp 1 127.0.0.1 5000 typ relay raddr 0.0.0.0 rport 0', sdpMLineIndex: 0 } });
+  pc.iceGatheringState = 'complete';
+  pc.onicegatheringstatechange();
+  await tick();
+  assert.equal(rec.of('error').length, 0);
+  assert.equal(client.state, 'ice');
+  pc.onicecandidateerror({ url: 'turn:turn.test:3478?transport=tcp', errorCode: 701, errorText: 'unreachable' });
+  pc.connectionState = 'failed';
+  pc.onconnectionstatechange();
+  await tick();
+  assert.equal(rec.of('error').at(-1).code, 'turn_failed');
+  assert.match(rec.of('error').at(-1).message, /could not be used \(701 unreachable\)/);
 });

@@ -61,6 +61,12 @@ struct LoadOptions {
   double freeze_after_s = 1;       // kFreeze: seconds of streaming before freezing
   bool quiet = false;              // no progress lines on stderr
   std::string model = "mesh";      // the session option `model` (docs/protocol.md): "mesh" or "landmarker"
+  // ICE: the servers the server's `welcome` names are used, and these STUN/TURN URLs too
+  // ("stun:HOST[:PORT]", "turn:HOST[:PORT][?transport=udp|tcp]", "turns:..."); TURN URLs given
+  // here use turn_user/turn_password. `relay`: relay candidates only (all media through TURN).
+  std::vector<std::string> ice_servers;
+  std::string turn_user, turn_password;
+  bool relay = false;
   // Called on the run's thread when the measured window opens (true) and closes (false), e.g. to
   // read the server's CPU time over exactly that window.
   std::function<void(bool opened)> on_window;

@@ -38,14 +38,42 @@
 
 namespace speakup::media {
 
+// The ICE servers a webrtcbin gathers candidates through. GStreamer 1.22's libnice takes STUN and
+// TURN servers by IP address only: resolve names first (ResolveHost).
+struct IceServers {
+  std::string stun;               // StunServerUri(...); empty: none (webrtcbin takes one STUN server)
+  std::vector<std::string> turn;  // TurnServerUri(...) each
+  // Relay candidates only (webrtcbin's ice-transport-policy "relay"): every packet goes through TURN.
+  bool relay_only = false;
+};
+
+// "stun://ADDRESS:PORT" (an IPv6 address in brackets).
+std::string StunServerUri(const std::string& address, int port);
+// "turn(s)://USER:PASSWORD@ADDRESS:PORT[?transport=udp|tcp]" as webrtcbin parses it: the user name
+// and password percent-encoded (time-limited user names hold a ':', base64 passwords '/', '+', '=').
+// `transport`: "", "udp" or "tcp".
+std::string TurnServerUri(bool tls, const std::string& address, int port, const std::string& transport,
+                          const std::string& username, const std::string& password);
+// One IP address for a DNS name (blocking, through GLib's resolver; IPv4 preferred); an IP address
+// comes back as it is. The error names the host.
+Expected<std::string> ResolveHost(const std::string& host);
+// Whether `text` is an IPv4 or IPv6 address.
+bool IsIpAddress(const std::string& text);
+
 struct WebRtcOptions {
   // Addresses the ICE agent may gather host candidates on (webrtcbin's ICE agent,
   // add-local-ip-address). Empty = every interface. A server listening on loopback passes
   // {"127.0.0.1"}: then it offers 127.0.0.1 candidates only and no packet leaves the machine.
   // Candidates are UDP only; UPnP port mapping is off.
   std::vector<std::string> local_addresses;
-  // STUN server for server-reflexive candidates, "stun://host:port"; empty = none.
-  std::string stun_server;
+  // STUN and TURN servers for the peer's own server-reflexive and relay candidates.
+  IceServers ice_servers;
+  // Behind a 1:1 NAT (a cloud VM's public address): the address put in every host candidate the
+  // peer announces, instead of the interface's own (mediasoup's announcedIp). Empty: as gathered.
+  std::string announced_address;
+  // Every ICE socket on a port in [min_port, max_port] (a firewall's open range); 0, 0: any port.
+  // Each peer needs one port (bundled, RTCP multiplexed), so the range bounds concurrent peers.
+  int min_port = 0, max_port = 0;
   // Jitter buffer latency (webrtcbin's latency property): how long a late packet is waited for
   // (and a lost one re-requested by NACK) before a frame is given up.
   int jitter_latency_ms = 20;

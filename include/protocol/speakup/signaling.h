@@ -8,6 +8,8 @@
 #include <variant>
 
 #include "speakup/face_types.h"
+#include "speakup/ice_servers.h"
+#include "speakup/status.h"
 
 namespace speakup::protocol {
 
@@ -90,7 +92,10 @@ int CountCandidates(std::string_view sdp);
 // The server's messages. Text that came from a peer (SDP, candidates, error messages quoting the
 // input) may hold bytes that are not UTF-8 (GStreamer cuts long SDP lines anywhere): such bytes are
 // replaced by U+FFFD, never thrown on.
-std::string WelcomeJson(const std::string& session, int max_width, int max_height);
+// `ice_servers` (with this session's TURN credentials) go out as `ice_servers`, in RTCIceServer form;
+// none: the field is left out.
+std::string WelcomeJson(const std::string& session, int max_width, int max_height,
+                        const std::vector<IceServer>& ice_servers = {});
 std::string AnswerJson(const std::string& sdp);
 std::string CandidateJson(unsigned mline, const std::string& candidate);
 std::string OptionsJson(const SessionOptions& options);
@@ -98,5 +103,15 @@ std::string ErrorJson(const std::string& code, const std::string& message);
 // reconnect: the server is going away on purpose (a drain before a restart): connect again, through
 // the balancer, to reach another node; the session's options are the client's to send again.
 std::string ByeJson(const std::string& reason, bool reconnect = false);
+
+// What a client needs from the server's `welcome` (the load generator reads it).
+struct Welcome {
+  std::string session;
+  int protocol = 0;
+  std::vector<IceServer> ice_servers;  // checked by CheckIceServers
+};
+// Parses a `welcome` message; an error says what is wrong (not JSON, not a welcome, a field of the
+// wrong type, ICE servers that CheckIceServers refuses).
+Expected<Welcome> ParseWelcome(std::string_view text);
 
 }  // namespace speakup::protocol

@@ -37,6 +37,20 @@ struct ServerOptions {
   // for this long, then each client gets `bye` with reconnect and the server exits. 0: SIGTERM
   // ends every session at once. A second SIGTERM (or SIGINT) ends the drain.
   int drain_seconds = 30;
+
+  // Reaching the server through NATs and firewalls (docs/deploy.md).
+  // STUN/TURN servers, as a page names them: "stun:host[:port]", "turn:host[:port][?transport=udp|tcp]",
+  // "turns:host[:port]". Each client gets them in `welcome` (with its own TURN credentials), and
+  // each session's own WebRTC agent gathers through them too.
+  std::vector<std::string> ice_servers;
+  std::string turn_user, turn_password;  // static TURN credentials; or:
+  std::string turn_secret;               // coturn's use-auth-secret: fresh credentials per session
+  int turn_ttl_s = 3600;                 // how long such credentials stay valid
+  bool relay_only = false;               // the server's own agent gathers relay candidates only
+  // Behind a 1:1 NAT: the public address written into the server's host candidates.
+  std::string public_ip;
+  // Every media socket on a UDP port in [udp_port_min, udp_port_max]; 0, 0: any port.
+  int udp_port_min = 0, udp_port_max = 0;
 };
 
 class Server {

@@ -12,6 +12,7 @@
 #include "gst_handles.h"
 #include "speakup/media.h"
 #include "speakup/status.h"
+#include "speakup/webrtc.h"
 
 namespace speakup::media {
 
@@ -61,6 +62,10 @@ GstClockTime TimeoutFromMs(int ms);
 // Sets up a webrtcbin's ICE agent the way SpeakUp uses it: UDP only, no UPnP port mapping, and
 // host candidates only on `local_addresses` (all interfaces when empty).
 Status RestrictIce(GstElement* webrtcbin, const std::vector<std::string>& local_addresses);
+
+// Gives a webrtcbin (before its first offer or answer) its STUN and TURN servers, the relay-only
+// policy, and the UDP port range of its ICE sockets (0, 0: any). Fails on a range webrtcbin refuses.
+Status ConfigureIce(GstElement* webrtcbin, const IceServers& servers, int min_port, int max_port);
 
 std::string Lowercase(std::string text);
 // The extension of `path` in lower case, with its dot (".mp4"), or "".

@@ -90,5 +90,10 @@ struct CandidateFields {
   std::string type;
 };
 CandidateFields ParseCandidate(const std::string& candidate);
+// The candidate with its address replaced by `address` when it is a host candidate; any other
+// (and a malformed one) unchanged. For a server behind a 1:1 NAT (WebRtcOptions::announced_address).
+std::string AnnounceHostCandidate(const std::string& candidate, const std::string& address);
+// The same for every a=candidate line of an SDP text.
+std::string AnnounceHostCandidates(const std::string& sdp, const std::string& address);
 
 }  // namespace speakup::media
