@@ -190,22 +190,26 @@ Expected<ServerCounters> FetchCounters(int port) {
       {"speakup_frames_in_total", &ServerCounters::frames_in},
       {"speakup_frames_processed_total", &ServerCounters::frames_processed},
   };
-  int found = 0;
+  std::vector<bool> found(std::size(names), false);
   std::istringstream lines(*text);
   for (std::string line; std::getline(lines, line);) {
     const size_t space = line.rfind(' ');
     if (line.empty() || line[0] == '#' || space == std::string::npos) continue;
     const std::string name = line.substr(0, space);
-    for (const auto& [metric, field] : names) {
-      if (name == metric) {
-        counters.*field = std::strtod(line.c_str() + space + 1, nullptr);
-        ++found;
+    for (size_t i = 0; i < std::size(names); ++i) {
+      if (name == names[i].first) {
+        counters.*names[i].second = std::strtod(line.c_str() + space + 1, nullptr);
+        found[i] = true;
       }
     }
   }
-  if (found != static_cast<int>(std::size(names))) {
-    return Error("/metrics lacks the CPU counters (" + std::to_string(found) + " of " +
-                 std::to_string(std::size(names)) + " found): is the server this program's own version?");
+  std::string missing;
+  for (size_t i = 0; i < std::size(names); ++i) {
+    if (!found[i]) missing += std::string(missing.empty() ? "" : ", ") + names[i].first;
+  }
+  if (!missing.empty()) {
+    return Error("/metrics (" + std::to_string(text->size()) + " bytes) lacks " + missing +
+                 ": is the server this program's own version?");
   }
   return counters;
 }
