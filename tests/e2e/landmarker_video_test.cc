@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <ostream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -37,6 +38,8 @@ struct VideoCase {
   const char* golden;  // under tests/data/goldens/landmarker_video
   size_t frames;
 };
+
+void PrintTo(const VideoCase& v, std::ostream* os) { *os << v.video; }
 
 const VideoCase kVideos[] = {
     {"FaceMotion", "face_motion.mp4", "face_motion.json", 120},

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -61,6 +62,10 @@ struct Case {
   face::LandmarkModel model;
   int max_faces;
 };
+
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << c.video << (c.model == face::LandmarkModel::kMesh ? " mesh" : " landmarker") << " max_faces " << c.max_faces;
+}
 
 class PartialImagePipeline : public testing::TestWithParam<Case> {};
 
