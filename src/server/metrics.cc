@@ -72,9 +72,9 @@ std::string Metrics::Render(const MetricsGauges& gauges, double process_cpu_seco
   convert.Render(out, "speakup_convert_seconds", "CPU time per frame from the decoder's output to an RGB frame.");
   char line[160];
   if (process_cpu_seconds >= 0) {
-    std::snprintf(line, sizeof(line), "# HELP process_cpu_seconds_total Total user and system CPU time spent in "
-                  "seconds.\n# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %.6f\n",
-                  process_cpu_seconds);
+    out += "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n"
+           "# TYPE process_cpu_seconds_total counter\n";
+    std::snprintf(line, sizeof(line), "process_cpu_seconds_total %.6f\n", process_cpu_seconds);
     out += line;
   }
   out += "# HELP speakup_cpu_seconds_total CPU time per frame stage, all sessions (the rest of the process's CPU "

@@ -60,6 +60,8 @@ TEST(Metrics, StageCpuAndProcessCpuAreCounters) {
   EXPECT_NE(text.find("speakup_decode_seconds_bucket{le=\"0.0005\"} 1\n"), std::string::npos);
   EXPECT_NE(text.find("speakup_convert_seconds_count 0\n"), std::string::npos);
   EXPECT_EQ(metrics.Render({}).find("process_cpu_seconds_total"), std::string::npos);
+  // Long values are not cut (a fixed line buffer once dropped the sample past 100 s of CPU).
+  EXPECT_NE(metrics.Render({}, 123456.75).find("\nprocess_cpu_seconds_total 123456.750000\n"), std::string::npos);
 }
 
 }  // namespace
