@@ -292,34 +292,14 @@ void Session::Run(face::Workspace& workspace) {
     }
   }
   media::Frame& frame = pending.frame;
-  const double cpu_start = ThreadCpuMs();
-  // The annotated video draws on and sends the whole frame; otherwise the pipeline converts only
-  // what it reads (the face's crop while tracking).
-  Status whole = annotated_ ? media::EnsureRgb(frame) : Status::Ok();
-  const double convert_whole_ms = ThreadCpuMs() - cpu_start;
-  annotate::FrameImage image(frame, rgb_buffer_);
-  Expected<face::FaceResult> result = Error(whole.ok() ? "" : "cannot convert the frame: " + whole.message());
-  if (whole.ok()) {
-    result = pipeline_.Process(image, std::chrono::duration<double, std::milli>(pending.arrived.time_since_epoch()).count(),
-                               workspace);
-  }
-  const double cpu_processed = ThreadCpuMs();
-  const double convert_ms = convert_whole_ms + image.convert_cpu_ms();
-  context_.metrics->frames_processed++;
-  context_.metrics->convert.Observe(frame.cost.convert_ms + convert_ms);
-  context_.metrics->cpu.Add(StageCpu::kConvert, convert_ms);
+  auto result = Analyze(frame, std::chrono::duration<double, std::milli>(pending.arrived.time_since_epoch()).count(),
+                        workspace);
   if (!result && !process_error_reported_) {
     process_error_reported_ = true;  // once per session: a broken frame format repeats on every frame
     std::fprintf(stderr, "speakup serve: session %s: %s\n", id_.c_str(), result.error().c_str());
   }
   if (result) {
-    // The pipeline's CPU (less the conversion) split between the warp and the rest (detection, models,
-    // pose) in the proportion of their times on this thread.
-    const face::StageTimings& t = result->timings;
-    const double pipeline_cpu = cpu_processed - cpu_start - convert_ms;
-    const double warp_share = t.total_ms > 0 ? std::clamp(t.warp_ms / t.total_ms, 0.0, 1.0) : 0.0;
-    context_.metrics->cpu.Add(StageCpu::kWarp, pipeline_cpu * warp_share);
-    context_.metrics->cpu.Add(StageCpu::kInference, pipeline_cpu * (1 - warp_share));
+    const double cpu_analyzed = ThreadCpuMs();
     auto ms = [](Clock::duration d) { return std::chrono::duration<float, std::milli>(d).count(); };
     protocol::ResultHeader header;
     header.detected = result->timings.detected;
@@ -354,7 +334,7 @@ void Session::Run(face::Workspace& workspace) {
         std::fprintf(stderr, "speakup serve: session %s: annotated video: %s\n", id_.c_str(), sent.message().c_str());
       }
     }
-    metrics.cpu.Add(StageCpu::kResult, ThreadCpuMs() - cpu_processed);  // encoding, drawing, sending
+    metrics.cpu.Add(StageCpu::kResult, ThreadCpuMs() - cpu_analyzed);  // encoding, drawing, sending
   }
   // Another frame came while this one was processed: go to the back of the queue (fair to the
   // other sessions) rather than looping here.
@@ -365,6 +345,31 @@ void Session::Run(face::Workspace& workspace) {
     scheduled_ = again;
   }
   if (again) context_.pool->Submit(shared_from_this());
+}
+
+Expected<face::FaceResult> Session::Analyze(media::Frame& frame, double timestamp_ms, face::Workspace& workspace) {
+  Metrics& metrics = *context_.metrics;
+  const double cpu_start = ThreadCpuMs();
+  if (annotated_) {
+    if (Status whole = media::EnsureRgb(frame); !whole.ok()) return Error("cannot convert the frame: " + whole.message());
+  }
+  const double convert_whole_ms = ThreadCpuMs() - cpu_start;
+  annotate::FrameImage image(frame, rgb_buffer_);
+  auto result = pipeline_.Process(image, timestamp_ms, workspace);
+  const double convert_ms = convert_whole_ms + image.convert_cpu_ms();
+  const double pipeline_cpu = ThreadCpuMs() - cpu_start - convert_ms;
+  metrics.frames_processed++;
+  metrics.convert.Observe(frame.cost.convert_ms + convert_ms);
+  metrics.cpu.Add(StageCpu::kConvert, convert_ms);
+  if (result) {
+    // The pipeline's CPU split between the warp and the rest (detection, models, pose) in the
+    // proportion of their times on this thread.
+    const face::StageTimings& t = result->timings;
+    const double warp_share = t.total_ms > 0 ? std::clamp(t.warp_ms / t.total_ms, 0.0, 1.0) : 0.0;
+    metrics.cpu.Add(StageCpu::kWarp, pipeline_cpu * warp_share);
+    metrics.cpu.Add(StageCpu::kInference, pipeline_cpu * (1 - warp_share));
+  }
+  return result;
 }
 
 bool Session::CheckTimeouts() {

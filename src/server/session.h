@@ -65,8 +65,10 @@ class Session : public Job, public std::enable_shared_from_this<Session> {
   // Worker thread.
   void Run(face::Workspace& workspace) override;
 
-
  private:
+  // Worker thread: the frame through the pipeline, converting only what it reads (all of it for the
+  // annotated video), with each stage's CPU time counted in the metrics.
+  Expected<face::FaceResult> Analyze(media::Frame& frame, double timestamp_ms, face::Workspace& workspace);
   struct PendingFrame {
     media::Frame frame;
     uint32_t rtp_timestamp = 0;
