@@ -57,6 +57,7 @@ openssl
 unzip
 zip
 coturn
+haproxy
 '
 # build-essential cmake pkg-config: the build. clang libclang-rt-14-dev: libFuzzer, sanitizers.
 # libxnnpack-dev libflatbuffers-dev flatbuffers-compiler libfp16-dev libpthreadpool-dev
@@ -70,7 +71,8 @@ coturn
 # curl: (also) fetches face_landmarker.task from its official address. unzip: unpacks its members.
 # zip: tests/scripts/fetch_models_test.sh builds damaged bundles. coturn: the TURN server of
 # tests/e2e/turn_relay.mjs, which runs its own `turnserver` on loopback (the package's system
-# service is not used: setup stops and disables it when it installs the package).
+# service is not used: setup stops and disables it when it installs the package). haproxy: the
+# balancer of tests/e2e/haproxy_cluster.mjs, run with deploy/haproxy.cfg (its service likewise).
 # ---------------------------------------------------------------------------------------------
 
 dry_run=0
@@ -145,6 +147,14 @@ else
       if [ -d /run/systemd/system ] && command -v systemctl > /dev/null 2>&1; then
         $as_root systemctl disable --now coturn.service > /dev/null 2>&1 || true
         echo "setup: coturn's system service stopped and disabled (the tests start their own turnserver)"
+      fi
+      ;;
+  esac
+  case " $missing " in
+    *" haproxy "*)
+      if [ -d /run/systemd/system ] && command -v systemctl > /dev/null 2>&1; then
+        $as_root systemctl disable --now haproxy.service > /dev/null 2>&1 || true
+        echo "setup: haproxy's system service stopped and disabled (the tests start their own)"
       fi
       ;;
   esac
