@@ -51,6 +51,7 @@ libsoup-3.0-dev
 nodejs
 npm
 python3
+python3-yaml
 ca-certificates
 curl
 openssl
@@ -58,6 +59,9 @@ unzip
 zip
 coturn
 haproxy
+mmdebstrap
+podman
+runc
 '
 # build-essential cmake pkg-config: the build. clang libclang-rt-14-dev: libFuzzer, sanitizers.
 # libxnnpack-dev libflatbuffers-dev flatbuffers-compiler libfp16-dev libpthreadpool-dev
@@ -73,6 +77,8 @@ haproxy
 # tests/e2e/turn_relay.mjs, which runs its own `turnserver` on loopback (the package's system
 # service is not used: setup stops and disables it when it installs the package). haproxy: the
 # balancer of tests/e2e/haproxy_cluster.mjs, run with deploy/haproxy.cfg (its service likewise).
+# mmdebstrap podman runc: the container image (deploy/image/build.sh) and its test. python3-yaml: the
+# Kubernetes manifests' test (tests/scripts/deploy_configs_test.sh).
 # ---------------------------------------------------------------------------------------------
 
 dry_run=0
