@@ -223,9 +223,11 @@ struct Server::Impl {
     while (!over && front_door->open_connections() > 0) g_main_context_iteration(nullptr, TRUE);
     if (over) deadline.forget();
   }
+  // The server is stopping: each client is told it may connect again (this server may be back in a
+  // moment, or a balancer sends it to another); nothing the client did ended its session.
   void CloseAll(const std::string& reason) {
     auto all = sessions;  // Close() erases from `sessions`
-    for (auto& [id, session] : all) session->Close(reason);
+    for (auto& [id, session] : all) session->Close(reason, SOUP_WEBSOCKET_CLOSE_GOING_AWAY, /*reconnect=*/true);
   }
 };
 
