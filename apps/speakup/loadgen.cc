@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "speakup/loadgen.h"
+#include "speakup/webrtc.h"
 #include "subcommands.h"
 
 namespace speakup::app {
@@ -63,6 +64,7 @@ int RunLoadgen() {
     return 1;
   }
   auto report = loadgen::RunLoad(*video, options);
+  media::JoinIdleStreamingThreads();  // every client's pipeline is gone: nothing left for a leak check
   if (!report) {
     std::cerr << "speakup loadgen: " << report.error() << "\n";
     return 1;
