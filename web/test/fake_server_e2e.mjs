@@ -399,6 +399,16 @@ try {
     await page.waitForFunction((m) => window.speakup.state === 'connected' && window.speakup.resultsReceived > m + 10, n,
       { timeout: 15000 });
     check('WebSocket lost -> back on a new session, results again', lastClient() !== dropped);
+    // Dropped again (a short connection: the next wait is longer) and Stop pressed while waiting.
+    lastClient().conn.kill();
+    await page.waitForFunction(() => window.speakup.state === 'reconnecting' && window.speakup.phase === 'waiting', null,
+      { timeout: 10000 });
+    const before = nextId;
+    await page.click('#stop');
+    await sleep(2500);
+    const after = await snapshot(page);
+    check('Stop while reconnecting: idle, no more attempts', after.state === 'idle' && nextId === before,
+      `${after.state}, ${nextId - before} connection(s) after Stop`);
     await page.close();
   }
 
