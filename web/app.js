@@ -5,7 +5,7 @@
 //
 // URL parameters: autostart=1, token=..., res=WIDTHxHEIGHT, max_faces=N, refine=0|1, smoothing=0|1,
 // detector=short|full, annotated_video=0|1, model=mesh|landmarker, codec=vp8|h264, recv_video=0|1,
-// latency=auto|script|streams|none, mirror=0|1.
+// latency=auto|script|streams|none, mirror=0|1, reconnect=0|1 (default 1).
 
 import {
   connect,
@@ -36,6 +36,7 @@ const SERVER_ERROR_TEXT = {
   forbidden_origin: 'The server does not accept pages from this site (its operator can allow it with --allow-origin).',
   too_many_sessions: 'This computer already has as many sessions open on the server as it allows: close another tab and try again.',
   flooding: 'The server closed the session: this page sent it too many messages.',
+  draining: 'The server is restarting.',
 };
 
 function flag(name, fallback) {
@@ -82,8 +83,11 @@ const pageToken = params.get('token') ?? undefined; // forwarded to the server a
 
 const speakup = {
   protocol: 2,
-  state: 'idle', // 'idle' | 'connecting' | 'connected' | 'error'
-  phase: '', // while connecting: 'camera' | 'signaling' | 'negotiating' | 'ice'
+  state: 'idle', // 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'error'
+  phase: '', // while (re)connecting: 'camera' | 'signaling' | 'negotiating' | 'ice'; 'waiting' before a retry
+  // Since Start: retries (`reconnecting` events), sessions back (`reconnected`), and the last retry:
+  // {attempt, delayMs, reason, message, retryAt} (retryAt: Date.now() time of the retry).
+  reconnect: { retries: 0, reconnected: 0, last: null },
   stateHistory: [], // every change: {state, phase, time}
   lastError: null, // {code, message, time}
   warnings: [], // recent non-fatal problems (strings)
@@ -213,7 +217,7 @@ function setState(state, phase = '') {
     ice: 'connecting media…',
   };
   ui.phase.textContent = phaseText[phase] ?? '';
-  const busy = state === 'connecting' || state === 'connected';
+  const busy = state === 'connecting' || state === 'connected' || state === 'reconnecting';
   ui.start.disabled = busy;
   ui.stop.disabled = !busy;
   log(`state ${state}${phase ? ` (${phase})` : ''}`);
@@ -333,11 +337,12 @@ let session = null; // {generation, stream, client, stats, timers}
 let generation = 0;
 
 async function start() {
-  if (speakup.state === 'connecting' || speakup.state === 'connected') return;
+  if (['connecting', 'connected', 'reconnecting'].includes(speakup.state)) return;
   const gen = ++generation;
   clearMessages();
   resetResults();
-  const s = { generation: gen, stream: null, client: null, stats: new SessionStats(), timers: [] };
+  speakup.reconnect = { retries: 0, reconnected: 0, last: null };
+  const s = { generation: gen, stream: null, client: null, stats: new SessionStats(), timers: [], countdown: null };
   session = s;
   setState('connecting', 'camera');
   try {
@@ -372,6 +377,9 @@ async function start() {
       receiveVideo: flag('recv_video', true),
       latency: latencyWanted,
       connectTimeoutMs: CONNECT_TIMEOUT_MS,
+      // A page left open outlives server restarts and network changes: it comes back by itself
+      // (docs/client.md, "Reconnecting"); final refusals still end it with their reason shown.
+      reconnect: flag('reconnect', true),
       // ?ice=relay: media only through the server's TURN server (docs/deploy.md).
       iceTransportPolicy: params.get('ice') === 'relay' ? 'relay' : 'all',
     })
@@ -391,7 +399,9 @@ async function start() {
       .on('options', current(onServerOptions))
       .on('result', current(onResult))
       .on('track', current(({ track, streams }) => onRemoteTrack(track, streams)))
-      .on('connection', current(onConnection));
+      .on('connection', current(onConnection))
+      .on('reconnecting', current((info) => onReconnecting(info, s)))
+      .on('reconnected', current(() => onReconnected(s)));
     s.timers.push(setInterval(() => pollStats(gen), 1000));
   } catch (error) {
     fail('client_error', `Could not start the session: ${error.message}`, gen);
@@ -401,12 +411,55 @@ async function start() {
 function onClientState(state) {
   speakup.latencyMethod = session.client.latencyMethod;
   if (state === 'signaling' || state === 'negotiating' || state === 'ice') {
-    if (speakup.state === 'connecting' && speakup.phase !== state) setState('connecting', state);
+    const again = speakup.state === 'reconnecting';
+    if ((again || speakup.state === 'connecting') && speakup.phase !== state) setState(speakup.state, state);
+    if (again) showReconnecting();
   } else if (state === 'connected') {
     setState('connected');
     ui.warning.hidden = true;
   }
   // 'closed': after an `error` event (handled there) or our own close().
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reconnecting: the client retries by itself; the page says why and when, every half second.
+
+function onReconnecting(info, s) {
+  const { attempt, delayMs, reason, message } = info;
+  speakup.reconnect.retries += 1;
+  speakup.reconnect.last = { attempt, delayMs, reason, message, retryAt: Date.now() + delayMs };
+  // The reason stays readable (lastError, data-error) while retrying; it clears once back.
+  // The client's own messages say what dropped; a server's refusal gets the page's wording.
+  const text = info.error?.fromServer ? SERVER_ERROR_TEXT[reason] ?? message : message;
+  speakup.lastError = { code: reason, message: text.includes(message) ? text : `${text} (${message})`, time: Date.now() };
+  document.body.dataset.error = reason;
+  speakup.annotated.track = false;
+  speakup.annotated.receiving = false;
+  setState('reconnecting', 'waiting');
+  if (!s.countdown) {
+    s.countdown = setInterval(showReconnecting, 500);
+    s.timers.push(s.countdown);
+  }
+  showReconnecting();
+}
+
+function showReconnecting() {
+  const last = speakup.reconnect.last;
+  if (!last || speakup.state !== 'reconnecting') return;
+  const left = Math.max(0, last.retryAt - Date.now());
+  const when = left > 0 && speakup.phase === 'waiting' ? `reconnecting in ${Math.ceil(left / 1000)} s` : 'reconnecting now';
+  ui.message.textContent = `${speakup.lastError.message} ${when[0].toUpperCase()}${when.slice(1)} (attempt ${last.attempt})…`;
+  ui.message.hidden = false;
+  ui.phase.textContent = `${when} (attempt ${last.attempt})`;
+}
+
+function onReconnected(s) {
+  speakup.reconnect.reconnected += 1;
+  clearInterval(s.countdown);
+  s.countdown = null;
+  s.stats = new SessionStats(); // a new peer connection: its counters start at zero
+  clearMessages();
+  log(`reconnected (attempt ${speakup.reconnect.last?.attempt})`);
 }
 
 function onConnection({ connection }) {

@@ -3,6 +3,7 @@
 // for the browser tests, "wait until a page gets somewhere".
 import crypto from 'node:crypto';
 import http from 'node:http';
+import net from 'node:net';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 
@@ -18,10 +19,11 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // e.g. a worktree's web/ with a prebuilt server whose compiled-in default is another checkout's.
 // Unless args name --drain-seconds, SIGTERM ends the server at once (--drain-seconds 0): tests stop
 // their servers with it; the drain has its own test (serve_drain.mjs).
-export async function startServer(bin, args = [], { echo = false } = {}) {
+// port: listen there instead of a free port the server picks (a restarted server at the same address).
+export async function startServer(bin, args = [], { echo = false, port: wantedPort = 0 } = {}) {
   const webRoot = process.env.SPEAKUP_WEB_ROOT ? ['--web-root', process.env.SPEAKUP_WEB_ROOT] : [];
   const drain = args.includes('--drain-seconds') ? [] : ['--drain-seconds', '0'];
-  const child = spawn(bin, ['serve', '--port', '0', ...drain, ...args, ...webRoot], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(bin, ['serve', '--port', String(wantedPort), ...drain, ...args, ...webRoot], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   let exit = null;
   child.stdout.on('data', (d) => { output += d; });
@@ -55,6 +57,15 @@ export async function startServer(bin, args = [], { echo = false } = {}) {
 }
 
 // SIGTERM, then SIGKILL if it has not stopped within `ms`; resolves with {code, signal}.
+// A TCP port free on 127.0.0.1 now (the OS picks it), for a server that must come back on the same one.
+export async function freePort() {
+  const probe = net.createServer();
+  await new Promise((resolve, reject) => probe.once('error', reject).listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address();
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
 export async function stopServer(server, ms = 10000) {
   if (server.exit()) return server.exit();
   server.process.kill('SIGTERM');

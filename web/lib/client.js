@@ -2,12 +2,14 @@
 // (docs/client.md). connect() opens the signaling WebSocket, waits for `welcome`, fits the camera to
 // the server's limits, offers the camera, the `results` data channel and the receive-only video
 // m-line of the annotated video, sends the options, and then reports results, state changes and
-// errors as events until close() or a fatal error.
+// errors as events until close() or a fatal error. With `reconnect`, a session that drops is started
+// again (same client, same handlers, the options in effect sent again) unless the error was final.
 
 import { Signaling, SignalingError, signalingUrl, redactedUrl } from './signaling.js';
 import { PeerSession } from './peer.js';
 import { decodeResult } from './protocol.js';
 import { FrameClock, chooseLatencyMethod } from './latency.js';
+import { ReconnectCounter, reconnectDecision } from './reconnect.js';
 
 export const SIGNALING_PROTOCOL = 2;
 
@@ -99,12 +101,14 @@ export const CLIENT_ERROR_CODES = Object.freeze(['connection_failed', 'timeout',
 
 export class SpeakUpError extends Error {
   // fatal: the session has ended; fromServer: an `error` message of the server (message is its text).
-  constructor(code, message, { fatal = true, fromServer = false, cause } = {}) {
+  // reconnect: a `bye` that said reconnect: true (code server_bye).
+  constructor(code, message, { fatal = true, fromServer = false, cause, reconnect = false } = {}) {
     super(message, cause === undefined ? undefined : { cause });
     this.name = 'SpeakUpError';
     this.code = code;
     this.fatal = fatal;
     this.fromServer = fromServer;
+    this.reconnect = reconnect;
   }
 }
 
@@ -116,7 +120,7 @@ export function isFatalServerError(code) {
 // Client
 
 export const EVENTS = Object.freeze(['state', 'result', 'error', 'warning', 'welcome', 'options', 'track',
-  'connection', 'log']);
+  'connection', 'log', 'reconnecting', 'reconnected']);
 
 const DEFAULTS = {
   signalingTimeoutMs: 10000, // WebSocket opening -> welcome
@@ -134,7 +138,7 @@ export class SpeakUpClient {
     this.options = { ...DEFAULT_OPTIONS, ...validateOptions(config.options ?? {}) };
     this.url = signalingUrl(server, config.token);
     this.stream = stream;
-    this.state = 'new'; // 'signaling' | 'negotiating' | 'ice' | 'connected' | 'closed'
+    this.state = 'new'; // 'signaling' | 'negotiating' | 'ice' | 'connected' | 'reconnecting' | 'closed'
     this.welcome = null; // {session, protocol, limits}
     this.serverOptions = null; // the options in effect (the server's last `options` message)
     this.error = null; // the SpeakUpError that ended the session, if one did
@@ -156,6 +160,16 @@ export class SpeakUpClient {
     if (!['all', 'relay'].includes(this.config.iceTransportPolicy)) {
       throw new TypeError(`connect(): \`iceTransportPolicy\` must be 'all' or 'relay', not ${JSON.stringify(this.config.iceTransportPolicy)}`);
     }
+    const again = this.config.reconnect;
+    if (again !== undefined && typeof again !== 'boolean' && (again === null || typeof again !== 'object')) {
+      throw new TypeError('connect(): `reconnect` must be true, false or an object of backoff settings (docs/client.md)');
+    }
+    // null: a dropped session ends the client (the default, as before reconnecting existed).
+    this.reconnector = again ? new ReconnectCounter(again === true ? {} : again) : null;
+    this.everConnected = false;
+    this.retrying = null; // {attempt, delayMs, reason} while a retry is waiting or under way
+    this.retryTimer = null;
+    this.generation = 0; // one per attempt: callbacks of an attempt given up on do nothing
     this.handlers = new Map(EVENTS.map((name) => [name, []]));
     this.signaling = null;
     this.peer = null;
@@ -239,31 +253,47 @@ export class SpeakUpClient {
     this.state = state;
     this.log(`state ${state}`);
     this.emit('state', { state, previous, error: state === 'closed' ? this.error : null });
-    if (state === 'connected') this.resolveReady(this);
+    if (state !== 'connected') return;
+    this.everConnected = true;
+    this.reconnector?.connected(Date.now());
+    this.resolveReady(this);
+    if (this.retrying) {
+      const { attempt } = this.retrying;
+      this.retrying = null;
+      this.log(`reconnected after ${attempt} attempt(s)`);
+      this.emit('reconnected', { attempt, session: this.welcome?.session });
+    }
   }
 
   async run() {
     if (this.closed) return;
+    const gen = ++this.generation;
+    // After an await: false when the client closed, or this attempt was given up for another.
+    const current = () => !this.closed && gen === this.generation;
+    const live = (fn) => (...args) => {
+      if (current()) return fn(...args);
+      return undefined;
+    };
     try {
       this.setState('signaling');
       this.signaling = new Signaling(this.url, {
-        onMessage: (msg) => this.onSignal(msg),
-        onClose: ({ code }) => this.fail('connection_lost',
-          `Lost the connection to the server (the signaling WebSocket closed, code ${code}).`),
+        onMessage: live((msg) => this.onSignal(msg)),
+        onClose: live(({ code }) => this.fail('connection_lost',
+          `Lost the connection to the server (the signaling WebSocket closed, code ${code}).`)),
         onLog: (text) => this.log(text),
       });
       let welcome;
       try {
         welcome = await this.signaling.connect(this.config.signalingTimeoutMs);
       } catch (error) {
-        if (this.closed) return;
+        if (!current()) return;
         if (!(error instanceof SignalingError)) throw error;
-        if (error.code === 'bye') this.fail('server_bye', error.message);
+        if (error.code === 'bye') this.fail(new SpeakUpError('server_bye', error.message, { reconnect: error.reconnect === true }));
         else if (CLIENT_ERROR_CODES.includes(error.code)) this.fail(error.code, error.message);
         else this.fail(new SpeakUpError(error.code, error.message, { fromServer: true }));
         return;
       }
-      if (this.closed) return;
+      if (!current()) return;
       const ice = iceServersFromWelcome(welcome);
       this.welcome = { session: welcome.session, protocol: welcome.protocol, limits: welcome.limits ?? {}, iceServers: ice.servers };
       this.log(`welcome: session ${welcome.session}, protocol ${welcome.protocol}`);
@@ -273,7 +303,7 @@ export class SpeakUpClient {
       }
       if (ice.dropped > 0) this.warn('ice_servers', `${ice.dropped} of the server's ICE servers were malformed and are not used.`);
       if (this.config.constrainToLimits) await this.constrainToLimits();
-      if (this.closed) return;
+      if (!current()) return;
 
       this.setState('negotiating');
       this.clock = new FrameClock(this.latencyMethod);
@@ -286,17 +316,17 @@ export class SpeakUpClient {
         iceServers: this.config.iceServers ?? this.welcome.iceServers,
         iceTransportPolicy: this.config.iceTransportPolicy,
         handlers: {
-          onResult: (data, arrival) => this.onResult(data, arrival),
-          onText: (text) => this.onChannelText(text),
-          onRemoteTrack: (track, streams) => this.emit('track', { track, streams }),
-          onState: () => this.onPeerState(),
-          onFatal: (code, message) => this.fail(code, message),
-          onWarning: (code, message) => this.warn(code, message),
+          onResult: live((data, arrival) => this.onResult(data, arrival)),
+          onText: live((text) => this.onChannelText(text)),
+          onRemoteTrack: live((track, streams) => this.emit('track', { track, streams })),
+          onState: live(() => this.onPeerState()),
+          onFatal: live((code, message) => this.fail(code, message)),
+          onWarning: live((code, message) => this.warn(code, message)),
           onLog: (text) => this.log(text),
         },
       });
       await this.peer.start();
-      if (this.closed) return;
+      if (!current()) return;
       this.latencyMethod = this.clock.method;
       // Every field, so the session starts with exactly these options.
       this.signaling.send({ type: 'options', options: { ...this.options } });
@@ -313,7 +343,7 @@ export class SpeakUpClient {
         }
       }, this.config.connectTimeoutMs));
     } catch (error) {
-      this.fail('client_error', `Could not start the session: ${error.message}`);
+      if (current()) this.fail('client_error', `Could not start the session: ${error.message}`);
     }
   }
 
@@ -355,7 +385,8 @@ export class SpeakUpClient {
         this.onServerError(msg);
         break;
       case 'bye':
-        this.fail('server_bye', `The server ended the session${msg.reason ? ` (${msg.reason})` : ''}.`);
+        this.fail(new SpeakUpError('server_bye', `The server ended the session${msg.reason ? ` (${msg.reason})` : ''}.`,
+          { reconnect: msg.reconnect === true }));
         break;
       case 'welcome':
         break;
@@ -452,10 +483,10 @@ export class SpeakUpClient {
       this.log(`options sent on the data channel: ${JSON.stringify(waiter.wanted)}`);
       // The channel is unreliable by design: without a confirmation, say it again on the WebSocket.
       waiter.timers.push(setTimeout(() => {
-        if (!this.closed && this.signaling.send(msg)) this.log('options re-sent on the WebSocket');
+        if (!this.closed && this.signaling?.send(msg)) this.log('options re-sent on the WebSocket');
       }, this.config.optionsConfirmMs));
     } else {
-      this.signaling.send(msg);
+      this.signaling?.send(msg);
       this.log(`options sent on the WebSocket: ${JSON.stringify(waiter.wanted)}`);
     }
     this.armWaiter(waiter);
@@ -487,10 +518,18 @@ export class SpeakUpClient {
     return this.peer ? this.peer.getStats() : null;
   }
 
-  // Ends the session on an error: `error` event (fatal), then `state` closed.
+  // Ends the session on an error: `error` event (fatal), then `state` closed; or, with `reconnect`
+  // and an error that is not final, a retry (`reconnecting`) instead.
   fail(codeOrError, message) {
     if (this.closed) return;
     const error = codeOrError instanceof SpeakUpError ? codeOrError : new SpeakUpError(codeOrError, message);
+    if (this.reconnector) {
+      const decision = reconnectDecision(error, this.everConnected);
+      if (decision.retry) {
+        this.retry(error, decision);
+        return;
+      }
+    }
     this.error = error;
     this.log(`error ${error.code}: ${error.message}`);
     this.teardown();
@@ -508,13 +547,44 @@ export class SpeakUpClient {
     this.rejectReady(new SpeakUpError('closed', 'the client closed the session before it connected', { fatal: false }));
   }
 
-  teardown() {
-    clearTimeout(this.startTimer);
+  // Drops this attempt's session and starts another after the counter's delay. setOptions() promises
+  // still waiting stay: their options are in this.options, which the next session starts with.
+  retry(error, decision) {
+    const { attempt, delayMs } = this.reconnector.dropped(Date.now(), decision, Math.random);
+    this.log(`${error.code}: ${error.message} (reconnecting in ${delayMs} ms, attempt ${attempt})`);
+    this.teardownSession();
+    for (const waiter of this.waiters) {
+      waiter.timers.forEach(clearTimeout);
+      waiter.timers = [];
+      waiter.sent = false;
+    }
+    this.retrying = { attempt, delayMs, reason: error.code };
+    this.setState('reconnecting');
+    this.emit('reconnecting', { attempt, delayMs, reason: error.code, message: error.message, error });
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.run();
+    }, delayMs);
+  }
+
+  teardownSession() {
+    this.generation += 1;
     for (const timer of this.timers) clearTimeout(timer);
     this.timers = [];
     if (this.peer) this.peer.close();
     if (this.clock) this.clock.close();
     if (this.signaling) this.signaling.close(true);
+    this.peer = null;
+    this.clock = null;
+    this.signaling = null;
+    this.optionsSent = false;
+  }
+
+  teardown() {
+    clearTimeout(this.startTimer);
+    clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    this.teardownSession();
     this.rejectWaiters(new Error('the session ended'));
   }
 

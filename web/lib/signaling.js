@@ -71,7 +71,7 @@ export class Signaling {
       let settled = false;
       let opened = false;
       const shown = redactedUrl(this.url);
-      const fail = (code, message) => {
+      const fail = (code, message, extra = {}) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
@@ -81,7 +81,7 @@ export class Signaling {
         } catch {
           // already closed
         }
-        reject(new SignalingError(code, message));
+        reject(Object.assign(new SignalingError(code, message), extra));
       };
       const timer = setTimeout(
         () => fail('timeout', `No answer from the server at ${shown} within ${Math.round(timeoutMs / 1000)} s.`),
@@ -108,7 +108,8 @@ export class Signaling {
           } else if (msg.type === 'error') {
             fail(String(msg.code ?? 'error'), String(msg.message ?? 'the server refused the connection'));
           } else if (msg.type === 'bye') {
-            fail('bye', `The server closed the session${msg.reason ? `: ${msg.reason}` : ''}.`);
+            // reconnect: true is a draining server asking to be tried again (docs/protocol.md).
+            fail('bye', `The server closed the session${msg.reason ? `: ${msg.reason}` : ''}.`, { reconnect: msg.reconnect === true });
           } else {
             this.onLog(`signaling: '${msg.type}' before 'welcome' ignored`);
           }

@@ -31,5 +31,6 @@ export {
   BLENDSHAPE_NAMES,
 } from './protocol.js';
 export { chooseLatencyMethod } from './latency.js';
+export { reconnectDecision, backoffDelay, ReconnectCounter, RECONNECT_DEFAULTS } from './reconnect.js';
 export { Overlay2D } from './render2d.js';
 export { CONTOUR_GROUPS } from './mesh_contours.js';

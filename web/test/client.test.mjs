@@ -520,3 +520,131 @@ test('a relay candidate gathered: no error at gathering end; ICE failing after a
   assert.equal(rec.of('error').at(-1).code, 'turn_failed');
   assert.match(rec.of('error').at(-1).message, /could not be used \(701 unreachable\)/);
 });
+
+// ---------------------------------------------------------------------------------------------
+// Reconnecting (lib/reconnect.js decides; these check that the client acts on it)
+
+// Short, jitter-free delays so the tests wait a few milliseconds.
+const FAST = { initialDelayMs: 5, maxDelayMs: 20, jitter: 0, drainDelayMs: 0 };
+
+// Opens the socket a retry made and welcomes it; returns that attempt's socket and peer connection.
+async function welcomeAgain(session = 's2') {
+  const ws = FakeWebSocket.last;
+  ws.serverOpen();
+  ws.serverSend({ ...WELCOME, session });
+  await tick();
+  return { ws, pc: FakePeerConnection.last };
+}
+
+test('reconnect: a lost WebSocket retries with backoff; the options in effect go with the new offer', async () => {
+  const { client, rec, ws, pc } = await negotiated({ reconnect: FAST, options: { max_faces: 2 } });
+  pc.becomeConnected();
+  await client.setOptions({ model: 'landmarker' }).catch(() => {}); // sent; no confirmation needed here
+  ws.serverClose(1006);
+  assert.equal(client.state, 'reconnecting');
+  assert.ok(pc.closed);
+  assert.deepEqual(rec.of('reconnecting')[0], { attempt: 1, delayMs: 5, reason: 'connection_lost',
+    message: rec.of('reconnecting')[0].message, error: rec.of('reconnecting')[0].error });
+  assert.match(rec.of('reconnecting')[0].message, /signaling WebSocket closed/);
+  assert.equal(rec.of('error').length, 0); // not an error the page has to end on
+  // The server is still down: the next wait doubles.
+  await tick(10);
+  assert.notEqual(FakeWebSocket.last, ws);
+  FakeWebSocket.last.serverClose(1006);
+  await tick();
+  assert.deepEqual(rec.of('reconnecting').map((r) => [r.attempt, r.delayMs, r.reason]),
+    [[1, 5, 'connection_lost'], [2, 10, 'connection_failed']]);
+  await tick(15);
+  const again = await welcomeAgain();
+  assert.deepEqual(again.ws.types(), ['offer', 'options']);
+  assert.deepEqual(again.ws.sent[1].options, { ...DEFAULT_OPTIONS, max_faces: 2, model: 'landmarker' });
+  again.pc.becomeConnected();
+  assert.equal(client.state, 'connected');
+  assert.deepEqual(rec.of('reconnected'), [{ attempt: 2, session: 's2' }]);
+  // Results flow through the same client and handlers.
+  again.pc.channelMessage(encodeResultForTest({ sequence: 1, faces: [] }));
+  assert.equal(client.resultsReceived, 1);
+  client.close();
+  assert.equal(client.state, 'closed');
+});
+
+test('reconnect: a draining server\'s bye (reconnect: true) retries at once; a plain bye is final', async () => {
+  const drained = await negotiated({ reconnect: { ...FAST, initialDelayMs: 10000 } });
+  drained.pc.becomeConnected();
+  drained.ws.serverSend({ type: 'bye', reason: 'draining', reconnect: true });
+  assert.equal(drained.client.state, 'reconnecting');
+  assert.equal(drained.rec.of('reconnecting')[0].delayMs, 0); // drainDelayMs 0 here, not the 10 s backoff
+  await tick(5);
+  const again = await welcomeAgain();
+  again.pc.becomeConnected();
+  assert.equal(drained.client.state, 'connected');
+  drained.client.close();
+
+  const ended = await negotiated({ reconnect: FAST });
+  ended.pc.becomeConnected();
+  ended.ws.serverSend({ type: 'bye', reason: 'shutdown' });
+  await tick(20);
+  assert.equal(ended.client.state, 'closed');
+  assert.equal(ended.rec.of('reconnecting').length, 0);
+  assert.equal(ended.rec.of('error')[0].code, 'server_bye');
+});
+
+test('reconnect: final refusals end the client; server_full retries even before a first connection', async () => {
+  for (const code of ['unauthorized', 'forbidden_origin', 'too_many_sessions']) {
+    const client = connect('ws://server.test/ws', { stream: fakeStream(), reconnect: FAST });
+    const rec = record(client);
+    await tick();
+    const ws = FakeWebSocket.last;
+    ws.serverOpen();
+    ws.serverSend({ type: 'error', code, message: 'no' });
+    await assert.rejects(client.ready, (e) => e.code === code);
+    await tick(20);
+    assert.equal(FakeWebSocket.last, ws, `${code}: no second WebSocket`);
+    assert.equal(rec.of('reconnecting').length, 0, code);
+    assert.equal(client.state, 'closed');
+  }
+  const client = connect('ws://server.test/ws', { stream: fakeStream(), reconnect: FAST });
+  const rec = record(client);
+  await tick();
+  FakeWebSocket.last.serverOpen();
+  FakeWebSocket.last.serverSend({ type: 'error', code: 'server_full', message: 'full' });
+  await tick();
+  assert.deepEqual(rec.of('reconnecting').map((r) => r.reason), ['server_full']);
+  await tick(10);
+  const again = await welcomeAgain();
+  again.pc.becomeConnected();
+  assert.equal(await client.ready, client); // ready waits through the retries
+  assert.equal(rec.of('reconnected').length, 1);
+  client.close();
+});
+
+test('reconnect: no server at the first attempt is final; close() while waiting stops retrying', async () => {
+  const first = connect('ws://server.test/ws', { stream: fakeStream(), reconnect: FAST });
+  await tick();
+  FakeWebSocket.last.serverClose(1006);
+  await assert.rejects(first.ready, (e) => e.code === 'connection_failed');
+
+  const { client, rec, ws, pc } = await negotiated({ reconnect: { ...FAST, initialDelayMs: 30 } });
+  pc.becomeConnected();
+  ws.serverClose(1006);
+  assert.equal(client.state, 'reconnecting');
+  client.close();
+  await tick(50);
+  assert.equal(FakeWebSocket.last, ws, 'no new WebSocket after close()');
+  assert.equal(client.state, 'closed');
+  assert.equal(rec.of('reconnecting').length, 1);
+});
+
+test('reconnect: an old attempt\'s late callbacks do nothing; ICE failing reconnects', async () => {
+  const { client, rec, ws, pc } = await negotiated({ reconnect: FAST });
+  pc.becomeConnected();
+  pc.connectionState = 'failed';
+  pc.onconnectionstatechange();
+  assert.deepEqual(rec.of('reconnecting').map((r) => r.reason), ['ice_failed']);
+  ws.serverClose(1006); // the old socket closing late: not a second drop
+  pc.channelMessage(encodeResultForTest({ sequence: 1, faces: [] })); // nor a result
+  assert.equal(rec.of('reconnecting').length, 1);
+  assert.equal(client.resultsReceived, 0);
+  assert.throws(() => connect('ws://server.test/ws', { stream: fakeStream(), reconnect: 'yes' }), /`reconnect` must be/);
+  client.close();
+});

@@ -4,13 +4,15 @@
 // the fake camera, headless Chromium. Covers: connection, results decoded and drawn, per-result
 // latency (both encoded-frame APIs, and the fallback), stats, options on the data channel and the
 // WebSocket, refine/max_faces/annotated video, token forwarding, sendonly, and the error paths
-// (server_full, unauthorized, forbidden_origin, too_many_sessions, server error that is not fatal, bye, WebSocket lost, peer gone).
+// (final: unauthorized, forbidden_origin, too_many_sessions, bye; a server error that is not fatal; the page reconnects
+// after server_full, a lost WebSocket, a peer gone).
 // Run: node test/fake_server_e2e.mjs   (exit code 0 = passed; bounded by a 150 s watchdog)
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServer } from './http_ws.mjs';
 import { launch } from './chromium.mjs';
 import { checker } from './checks.mjs';
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const WEB = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DELAY_MS = 40;
@@ -354,39 +356,75 @@ try {
     await page.close();
   }
 
-  // 6. Refusals before welcome: server_full, unauthorized, forbidden_origin, too_many_sessions.
-  for (const [decision, code, pattern] of [['full', 'server_full', /server is full/], ['unauthorized', 'unauthorized', /token/],
+  // 6. Refusals before welcome: unauthorized, forbidden_origin, too_many_sessions are final (shown,
+  // not retried); server_full is shown while the page retries, and the page gets in once there is room.
+  for (const [decision, code, pattern] of [['unauthorized', 'unauthorized', /token/],
     ['refuse:forbidden_origin', 'forbidden_origin', /--allow-origin/], ['refuse:too_many_sessions', 'too_many_sessions', /close another tab/]]) {
     onClientConnect = () => decision;
+    const first = nextId;
     const page = await openClient('autostart=1');
     await page.waitForFunction(() => window.speakup.state === 'error', null, { timeout: 10000 });
+    await sleep(1500); // a retry would come within 0.65 s
     const s = await snapshot(page);
-    check(`${code}: error shown`, s.lastError?.code === code && pattern.test(s.lastError.message), JSON.stringify(s.lastError));
+    check(`${code}: error shown, not retried`, s.lastError?.code === code && pattern.test(s.lastError.message) &&
+      nextId - first === 1 && s.state === 'error', `${nextId - first} connections; ${JSON.stringify(s.lastError)}`);
     await page.close();
     onClientConnect = () => 'relay';
   }
-
-  // 7. The signaling WebSocket drops mid-session.
   {
+    onClientConnect = () => 'full';
     const page = await openClient('autostart=1');
-    await waitConnected(page, 10);
-    lastClient().conn.kill();
-    await page.waitForFunction(() => window.speakup.state === 'error', null, { timeout: 10000 });
+    await page.waitForFunction(() => window.speakup.state === 'reconnecting', null, { timeout: 10000 });
     const s = await snapshot(page);
-    check('WebSocket lost -> connection_lost', s.lastError?.code === 'connection_lost' && /signaling WebSocket closed/.test(s.lastError.message),
-      JSON.stringify(s.lastError));
+    const shown = await page.evaluate(() => document.getElementById('message').textContent);
+    check('server_full: shown while retrying', s.lastError?.code === 'server_full' && /server is full/.test(shown) &&
+      /attempt 1/.test(shown), shown);
+    onClientConnect = () => 'relay';
+    const back = await waitConnected(page, 10);
+    check('server_full: connected once there is room', back.state === 'connected', JSON.stringify(back));
     await page.close();
   }
 
-  // 8. The server's peer connection goes away (the WebSocket stays).
+  // 7. The signaling WebSocket drops mid-session: the page says so and comes back on a new one.
   {
     const page = await openClient('autostart=1');
     await waitConnected(page, 10);
-    await fake.evaluate((id) => window.fakeServer.sessions.get(id).pc.close(), lastClient().id);
-    await page.waitForFunction(() => window.speakup.state === 'error', null, { timeout: 40000 });
+    const dropped = lastClient();
+    dropped.conn.kill();
+    await page.waitForFunction(() => window.speakup.state === 'reconnecting', null, { timeout: 10000 });
     const s = await snapshot(page);
-    check('server peer gone -> connection_lost or ice_failed', ['connection_lost', 'ice_failed'].includes(s.lastError?.code),
+    check('WebSocket lost -> reconnecting (connection_lost)', s.lastError?.code === 'connection_lost' &&
+      /signaling WebSocket closed/.test(s.lastError.message), JSON.stringify(s.lastError));
+    const n = await page.evaluate(() => window.speakup.resultsReceived);
+    await page.waitForFunction((m) => window.speakup.state === 'connected' && window.speakup.resultsReceived > m + 10, n,
+      { timeout: 15000 });
+    check('WebSocket lost -> back on a new session, results again', lastClient() !== dropped);
+    // Dropped again (a short connection: the next wait is longer) and Stop pressed while waiting.
+    lastClient().conn.kill();
+    await page.waitForFunction(() => window.speakup.state === 'reconnecting' && window.speakup.phase === 'waiting', null,
+      { timeout: 10000 });
+    const before = nextId;
+    await page.click('#stop');
+    await sleep(2500);
+    const after = await snapshot(page);
+    check('Stop while reconnecting: idle, no more attempts', after.state === 'idle' && nextId === before,
+      `${after.state}, ${nextId - before} connection(s) after Stop`);
+    await page.close();
+  }
+
+  // 8. The server's peer connection goes away (the WebSocket stays): the page reconnects too.
+  {
+    const page = await openClient('autostart=1');
+    await waitConnected(page, 10);
+    const gone = lastClient();
+    await fake.evaluate((id) => window.fakeServer.sessions.get(id).pc.close(), gone.id);
+    await page.waitForFunction(() => window.speakup.state === 'reconnecting', null, { timeout: 40000 });
+    const s = await snapshot(page);
+    check('server peer gone -> reconnecting (connection_lost or ice_failed)', ['connection_lost', 'ice_failed'].includes(s.lastError?.code),
       JSON.stringify(s.lastError));
+    await page.waitForFunction(() => window.speakup.state === 'connected' && window.speakup.reconnect.reconnected === 1, null,
+      { timeout: 15000 });
+    check('server peer gone -> back on a new session', lastClient() !== gone);
     await page.close();
   }
 } catch (error) {
