@@ -420,7 +420,7 @@ Expected<std::unique_ptr<Server>> Server::Create(const ServerOptions& options) {
   if (!models) return Error(models.error());
   impl->models = std::move(*models);
   const size_t threads = options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
-  // One 640x480 30 fps stream costs the server about 8.5% of a core with the mesh model and about 21%
+  // One 640x480 30 fps stream costs the server about 8.5% of a core with the mesh model and about 25%
   // with the landmarker (decoding, tracking, WebRTC; `speakup bench capacity` and `bench stream-cost`
   // on the README's machine, which held 18-20 mesh streams on 2 threads beside the load generator).
   // 5 per inference thread keeps a node that admits by count safe whichever model its clients pick.
