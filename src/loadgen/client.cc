@@ -172,6 +172,8 @@ void LoadClient::OnSocketClosed() {
     const char* data = socket_ ? soup_websocket_connection_get_close_data(socket_.get()) : nullptr;
     AddError("the server closed the signaling connection (code " + std::to_string(code) +
              (data && *data ? std::string(", ") + data : std::string()) + ")");
+    std::lock_guard lock(stats_mutex_);
+    vanished_ = streamed_;
   }
   finished_ = true;
   streaming_ = false;
@@ -418,6 +420,11 @@ void LoadClient::OnDataChannelOpen() {
   if (fault_ != Fault::kNoMedia) streaming_ = true;
 }
 
+bool LoadClient::may_reconnect() const {
+  std::lock_guard lock(stats_mutex_);
+  return finished_ && (bye_reconnect_ || vanished_);
+}
+
 bool LoadClient::settled() const {
   if (finished_) return true;
   switch (fault_) {
@@ -565,7 +572,7 @@ void LoadClient::Stop() {
 }
 
 ClientReport LoadClient::Report(Clock::time_point window_start, Clock::time_point window_end,
-                                std::vector<double>& latencies_ms) const {
+                                std::vector<double>& latencies_ms, std::vector<Clock::time_point>* answered_at) const {
   ClientReport report;
   report.id = id_;
   report.fault = fault_;
@@ -578,6 +585,7 @@ ClientReport LoadClient::Report(Clock::time_point window_start, Clock::time_poin
     if (frame.answered == Clock::time_point{}) continue;
     report.results++;
     latencies.push_back(std::chrono::duration<double, std::milli>(frame.answered - frame.sent).count());
+    if (answered_at) answered_at->push_back(frame.answered);
   }
   report.bad_results = bad_results_;
   report.faces = faces_;

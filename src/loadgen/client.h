@@ -55,6 +55,9 @@ class LoadClient : public std::enable_shared_from_this<LoadClient> {
   // finished (failed, said bye).
   bool settled() const;
   bool finished() const { return finished_; }
+  // Finished because the server went away on purpose (bye with reconnect) or vanished while this
+  // client streamed: a new connection may land elsewhere.
+  bool may_reconnect() const;
 
   // Pacer thread.
   bool streaming() const { return streaming_; }
@@ -62,9 +65,9 @@ class LoadClient : public std::enable_shared_from_this<LoadClient> {
   void Freeze();  // stops streaming for good (Fault::kFreeze)
 
   // After Stop(): what happened, counting frames whose first packet left in [window_start, window_end].
-  // The latency of each answered frame is appended to `latencies_ms`.
+  // The latency of each answered frame is appended to `latencies_ms`, its arrival to `answered_at`.
   ClientReport Report(Clock::time_point window_start, Clock::time_point window_end,
-                      std::vector<double>& latencies_ms) const;
+                      std::vector<double>& latencies_ms, std::vector<Clock::time_point>* answered_at = nullptr) const;
 
   int id() const { return id_; }
   Fault fault() const { return fault_; }
@@ -133,6 +136,7 @@ class LoadClient : public std::enable_shared_from_this<LoadClient> {
   std::vector<std::string> errors_;
   std::string bye_;
   bool bye_reconnect_ = false;
+  bool vanished_ = false;  // the signaling socket closed, without a bye, after streaming
 };
 
 }  // namespace speakup::loadgen

@@ -8,6 +8,7 @@
 #include <libsoup/soup.h>
 
 #include <algorithm>
+#include <mutex>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -25,6 +26,7 @@ constexpr int kMaxClients = 500;
 constexpr double kMaxDurationS = 3600;
 constexpr auto kDrain = std::chrono::milliseconds(700);
 constexpr auto kTick = std::chrono::milliseconds(20);
+constexpr size_t kMaxReconnects = 100;  // per client and run: a server that keeps sending it away ends it
 
 struct ContextPusher {
   explicit ContextPusher(GMainContext* context) : context(context) { g_main_context_push_thread_default(context); }
@@ -59,15 +61,34 @@ Expected<std::string> SignalingUrl(const std::string& server_url, const std::str
   return url;
 }
 
+// The client now connected in each slot; a slot's client is replaced when it reconnects (run thread)
+// while the pacer reads them (its own thread).
+class Slots {
+ public:
+  explicit Slots(std::vector<std::shared_ptr<LoadClient>> clients) : clients_(std::move(clients)) {}
+  std::vector<std::shared_ptr<LoadClient>> Snapshot() const {
+    std::lock_guard lock(mutex_);
+    return clients_;
+  }
+  void Replace(size_t slot, std::shared_ptr<LoadClient> client) {
+    std::lock_guard lock(mutex_);
+    clients_[slot] = std::move(client);
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<std::shared_ptr<LoadClient>> clients_;
+};
+
 // Sends every streaming client's frames at the pace, each client at its own phase in the frame
 // interval (cameras are not in step), looping the file.
 class Pacer {
  public:
-  Pacer(const EncodedVideo& video, std::vector<std::shared_ptr<LoadClient>> clients, double fps, double freeze_after_s)
-      : video_(video), clients_(std::move(clients)), interval_(std::chrono::duration_cast<Clock::duration>(
-                                                         std::chrono::duration<double>(1.0 / fps))),
+  Pacer(const EncodedVideo& video, const Slots& slots, size_t count, double fps, double freeze_after_s)
+      : video_(video), slots_(slots), interval_(std::chrono::duration_cast<Clock::duration>(
+                                          std::chrono::duration<double>(1.0 / fps))),
         freeze_after_(std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(freeze_after_s))),
-        state_(clients_.size()), thread_([this] { Loop(); }) {}
+        state_(count), thread_([this] { Loop(); }) {}
   ~Pacer() {
     stop_ = true;
     thread_.join();
@@ -75,6 +96,7 @@ class Pacer {
 
  private:
   struct ClientState {
+    const LoadClient* client = nullptr;  // the connection this state is for (a reconnect starts anew)
     bool started = false;
     size_t next_unit = 0;
     uint64_t sent = 0;
@@ -85,9 +107,14 @@ class Pacer {
     while (!stop_) {
       const auto now = Clock::now();
       auto wake = now + std::chrono::milliseconds(5);
-      for (size_t i = 0; i < clients_.size(); ++i) {
-        LoadClient& client = *clients_[i];
+      const std::vector<std::shared_ptr<LoadClient>> clients = slots_.Snapshot();
+      for (size_t i = 0; i < clients.size() && i < state_.size(); ++i) {
+        LoadClient& client = *clients[i];
         ClientState& state = state_[i];
+        if (state.client != &client) {
+          state.client = &client;
+          state.started = false;  // the video goes on where it was
+        }
         if (!client.streaming()) continue;
         if (!state.started) {
           state.started = true;
@@ -115,7 +142,7 @@ class Pacer {
   }
 
   const EncodedVideo& video_;
-  std::vector<std::shared_ptr<LoadClient>> clients_;
+  const Slots& slots_;
   const Clock::duration interval_, freeze_after_;
   std::vector<ClientState> state_;
   std::atomic<bool> stop_{false};
@@ -156,6 +183,48 @@ Expected<Fault> ParseFault(const std::string& name) {
   return Error("unknown fault '" + name + "' (none, no-media, no-ice, corrupt, freeze)");
 }
 
+namespace {
+
+// One slot's report over all its connections: counts added up, the last connection's bye, and the
+// longest stretch of the window without a result (before the first, between two, after the last).
+ClientReport SlotReport(const std::vector<std::shared_ptr<LoadClient>>& earlier, const std::shared_ptr<LoadClient>& last,
+                        Clock::time_point window_start, Clock::time_point window_end, std::vector<double>& all_latencies) {
+  std::vector<double> latencies;
+  std::vector<Clock::time_point> answered;
+  ClientReport report;
+  std::vector<std::shared_ptr<LoadClient>> connections = earlier;
+  connections.push_back(last);
+  for (const auto& connection : connections) {
+    ClientReport one = connection->Report(window_start, window_end, latencies, &answered);
+    report.id = one.id;
+    report.fault = one.fault;
+    report.streamed = report.streamed || one.streamed;
+    report.frames_sent += one.frames_sent;
+    report.results += one.results;
+    report.bad_results += one.bad_results;
+    report.faces += one.faces;
+    report.faces_with_blendshapes += one.faces_with_blendshapes;
+    report.errors.insert(report.errors.end(), one.errors.begin(), one.errors.end());
+    report.bye = one.bye;
+    report.bye_reconnect = one.bye_reconnect;
+  }
+  report.reconnects = static_cast<int>(earlier.size());
+  std::sort(answered.begin(), answered.end());
+  Clock::time_point previous = window_start;
+  Clock::duration gap{};
+  for (const Clock::time_point at : answered) {
+    gap = std::max(gap, at - previous);
+    previous = at;
+  }
+  gap = std::max(gap, window_end - previous);
+  report.max_gap_ms = std::chrono::duration<double, std::milli>(gap).count();
+  all_latencies.insert(all_latencies.end(), latencies.begin(), latencies.end());
+  report.latency = Summarize(std::move(latencies));
+  return report;
+}
+
+}  // namespace
+
 Expected<LoadReport> RunLoad(const EncodedVideo& video, const LoadOptions& options) {
   if (options.clients < 1 || options.clients > kMaxClients) {
     return Error("--clients must be from 1 to " + std::to_string(kMaxClients));
@@ -194,12 +263,19 @@ Expected<LoadReport> RunLoad(const EncodedVideo& video, const LoadOptions& optio
   ContextPusher pushed(context.get());
   media::GObjectPtr<SoupSession> session(soup_session_new_with_options("max-conns", kMaxClients + 10,
                                                                        "max-conns-per-host", kMaxClients + 10, nullptr));
-  std::vector<std::shared_ptr<LoadClient>> clients;
-  for (int i = 0; i < options.clients; ++i) {
+  auto make_client = [&](int i) {
     const Fault fault = i < options.faulty_clients ? options.fault : Fault::kNone;
-    clients.push_back(std::make_shared<LoadClient>(i, video, fault, context.get(), options.model, ice));
-  }
-  Pacer pacer(video, clients, fps, options.freeze_after_s);
+    return std::make_shared<LoadClient>(i, video, fault, context.get(), options.model, ice);
+  };
+  std::vector<std::shared_ptr<LoadClient>> first;
+  for (int i = 0; i < options.clients; ++i) first.push_back(make_client(i));
+  Slots slots(first);
+  // Each slot's earlier connections (LoadOptions::reconnect), and when its next one is due.
+  std::vector<std::vector<std::shared_ptr<LoadClient>>> earlier(options.clients);
+  std::vector<Clock::time_point> reconnect_due(options.clients);
+  std::mt19937 rng(static_cast<uint32_t>(Clock::now().time_since_epoch().count()));
+  std::uniform_int_distribution<int> reconnect_delay_ms(200, 1000);  // clients of one node do not all come at once
+  Pacer pacer(video, slots, first.size(), fps, options.freeze_after_s);
 
   const auto begin = Clock::now();
   const auto stagger = std::chrono::duration_cast<Clock::duration>(
@@ -213,7 +289,27 @@ Expected<LoadReport> RunLoad(const EncodedVideo& video, const LoadOptions& optio
   Progress(options, "starting " + std::to_string(options.clients) + " clients against " + *url);
   while (true) {
     const auto now = Clock::now();
+    std::vector<std::shared_ptr<LoadClient>> clients = slots.Snapshot();
     while (started < options.clients && now >= begin + stagger * started) clients[started++]->Start(session.get(), *url);
+    if (options.reconnect && phase != Phase::kDrain) {
+      for (int i = 0; i < started; ++i) {
+        if (!clients[i]->may_reconnect() || earlier[i].size() >= kMaxReconnects) continue;
+        if (reconnect_due[i] == Clock::time_point{}) {
+          reconnect_due[i] = now + std::chrono::milliseconds(reconnect_delay_ms(rng));
+        } else if (now >= reconnect_due[i]) {
+          reconnect_due[i] = {};
+          clients[i]->Stop();
+          earlier[i].push_back(clients[i]);
+          clients[i] = make_client(i);
+          slots.Replace(static_cast<size_t>(i), clients[i]);
+          clients[i]->Start(session.get(), *url);
+        }
+      }
+    }
+    // Finished for good: not about to connect again.
+    auto done = [&](const std::shared_ptr<LoadClient>& c) {
+      return c->finished() && !(options.reconnect && c->may_reconnect() && earlier[c->id()].size() < kMaxReconnects);
+    };
     if (phase == Phase::kConnect) {
       const bool settled = started == options.clients &&
                            std::all_of(clients.begin(), clients.end(), [](auto& c) { return c->settled(); });
@@ -226,9 +322,7 @@ Expected<LoadReport> RunLoad(const EncodedVideo& video, const LoadOptions& optio
         window_start = now;
         if (options.on_window) options.on_window(true);
       }
-    } else if (phase == Phase::kMeasure &&
-               (now >= window_start + duration ||
-                std::all_of(clients.begin(), clients.end(), [](auto& c) { return c->finished(); }))) {
+    } else if (phase == Phase::kMeasure && (now >= window_start + duration || std::all_of(clients.begin(), clients.end(), done))) {
       // The time is up, or the server has ended every client (bye, refusal, shutdown).
       phase = Phase::kDrain;
       window_end = now;
@@ -246,6 +340,7 @@ Expected<LoadReport> RunLoad(const EncodedVideo& video, const LoadOptions& optio
   LoadReport report;
   report.clients = options.clients;
   report.duration_s = std::chrono::duration<double>(window_end - window_start).count();
+  const std::vector<std::shared_ptr<LoadClient>> clients = slots.Snapshot();
   for (auto& client : clients) client->Stop();
   // Let the bye and close frames go out.
   const auto flush_end = Clock::now() + std::chrono::milliseconds(300);
@@ -253,8 +348,8 @@ Expected<LoadReport> RunLoad(const EncodedVideo& video, const LoadOptions& optio
     if (!g_main_context_iteration(context.get(), FALSE)) std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   std::vector<double> all_latencies;
-  for (auto& client : clients) {
-    ClientReport one = client->Report(window_start, window_end, all_latencies);
+  for (size_t i = 0; i < clients.size(); ++i) {
+    ClientReport one = SlotReport(earlier[i], clients[i], window_start, window_end, all_latencies);
     report.frames_sent += one.frames_sent;
     report.results += one.results;
     report.bad_results += one.bad_results;
@@ -280,6 +375,10 @@ std::string ReportText(const LoadReport& report) {
     out << line;
     for (const std::string& error : client.errors) out << "        error: " << error << "\n";
     if (!client.bye.empty()) out << "        bye: " << client.bye << "\n";
+    if (client.reconnects > 0) {
+      out << "        reconnected " << client.reconnects << " time(s); longest gap without results "
+          << Ms(client.max_gap_ms) << " ms\n";
+    }
   }
   std::snprintf(line, sizeof(line),
                 "overall: %d clients (%d streamed), %.1f s: %llu frames sent, %llu results (%.1f%%), latency p50 %.1f "
@@ -308,7 +407,9 @@ std::string ReportJson(const LoadReport& report) {
                        {"latency", LatencyJson(client.latency)},
                        {"errors", client.errors},
                        {"bye", client.bye},
-                       {"bye_reconnect", client.bye_reconnect}});
+                       {"bye_reconnect", client.bye_reconnect},
+                       {"reconnects", client.reconnects},
+                       {"max_gap_ms", client.max_gap_ms}});
   }
   nlohmann::json out = {{"clients", report.clients},
                         {"clients_streamed", report.clients_streamed},

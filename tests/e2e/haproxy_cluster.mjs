@@ -1,8 +1,10 @@
 // Several nodes behind Debian's HAProxy, configured by deploy/haproxy.cfg itself (its addresses from the
 // environment): signaling through the balancer, media straight to the nodes (loopback candidates).
 // Checks that clients spread evenly (least connections), that a draining node (SIGTERM) gets no new
-// client within a health check while its own sessions go on, and that TLS is terminated at the
-// balancer. Real `speakup serve` nodes, real WebRTC clients (`speakup loadgen`), real HAProxy.
+// client within a health check while its own sessions go on, that when its drain ends its clients
+// (`loadgen --reconnect`) land on the other nodes within a second or two, and that TLS is
+// terminated at the balancer. Real `speakup serve` nodes, real WebRTC clients (`speakup loadgen`),
+// real HAProxy.
 //   node tests/e2e/haproxy_cluster.mjs   (env SPEAKUP_BIN = the speakup program; run from the repo root)
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -32,7 +34,7 @@ const freePort = () => new Promise((resolve) => {
 // `speakup loadgen` through the balancer; resolves with its JSON report.
 function loadgen(url, clients, seconds) {
   const child = spawn(bin, ['loadgen', '--server', url, '--clients', String(clients), '--duration', String(seconds),
-    '--json'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    '--reconnect', '--json'], { stdio: ['ignore', 'pipe', 'ignore'] });
   let out = '';
   child.stdout.on('data', (d) => { out += d; });
   return new Promise((resolve) => child.on('exit', () => {
@@ -64,8 +66,8 @@ const nodes = [];
 let balancer = null;
 try {
   for (let i = 0; i < 3; i++) {
-    nodes.push(await startServer(bin, ['--threads', '1', '--max-sessions', '4', '--max-sessions-per-ip', '0',
-      '--drain-seconds', '30']));
+    nodes.push(await startServer(bin, ['--threads', '1', '--max-sessions', '6', '--max-sessions-per-ip', '0',
+      '--drain-seconds', '5']));
   }
   const httpPort = await freePort(), httpsPort = await freePort();
   const env = {
@@ -98,7 +100,7 @@ try {
 
   const sessionsOf = async () => Promise.all(nodes.map(async (n) => (await metrics(n)).speakup_sessions_active));
   // Spread: six clients on three nodes.
-  const first = loadgen(url, 6, 20);
+  const first = loadgen(url, 6, 30);
   const spread = await waitFor(async () => (await sessionsOf()).reduce((a, b) => a + b, 0) === 6, 30000);
   const counts = await sessionsOf();
   check('six clients through the balancer all stream', spread, JSON.stringify(counts));
@@ -111,7 +113,7 @@ try {
   const resultsBefore = (await metrics(drained)).speakup_results_sent_total;
   drained.process.kill('SIGTERM');
   await sleep(2000);
-  const second = loadgen(url, 3, 8);
+  const second = loadgen(url, 3, 20);
   const placed = await waitFor(async () => (await sessionsOf()).reduce((a, b) => a + b, 0) === 9, 30000);
   const after = await sessionsOf();
   check('three more clients stream', placed, JSON.stringify(after));
@@ -120,8 +122,22 @@ try {
   check('the draining node keeps answering its own clients',
     (await metrics(drained)).speakup_results_sent_total > resultsBefore + 30);
 
+  // The drain ends: the node tells its clients to reconnect and exits; they come back through the
+  // balancer to the two nodes left.
+  const exited = await Promise.race([drained.exited, sleep(15000).then(() => null)]);
+  check('the drained node exits 0 when its drain ends', exited?.code === 0, JSON.stringify(exited));
+  const others = async () => (await Promise.all(nodes.slice(1).map(async (n) => (await metrics(n)).speakup_sessions_active)));
+  const moved = await waitFor(async () => (await others()).reduce((a, b) => a + b, 0) === 9, 10000);
+  check('its clients reconnect through the balancer to the other nodes', moved, JSON.stringify(await others()));
+
   const [one, two] = await Promise.all([first, second]);
   const all = [...(one?.per_client ?? []), ...(two?.per_client ?? [])];
+  const movedClients = all.filter((c) => c.reconnects > 0);
+  const longestGap = Math.max(0, ...movedClients.map((c) => c.max_gap_ms));
+  console.log(`moved clients: ${movedClients.length}, longest gap without results ${longestGap.toFixed(0)} ms`);
+  check('the drained node\'s two clients reconnected once each, with results again within 3 s',
+    movedClients.length === 2 && movedClients.every((c) => c.reconnects === 1) && longestGap < 3000,
+    JSON.stringify(movedClients.map((c) => ({ reconnects: c.reconnects, gap: Math.round(c.max_gap_ms) }))));
   const streamed = all.filter((c) => c.streamed);
   const answered = streamed.reduce((a, c) => a + c.results, 0) / Math.max(1, streamed.reduce((a, c) => a + c.frames_sent, 0));
   // Correctness, not throughput (nine streams and three servers share two cores, under ASan too):

@@ -67,6 +67,10 @@ struct LoadOptions {
   std::vector<std::string> ice_servers;
   std::string turn_user, turn_password;
   bool relay = false;
+  // A client whose server let it go on purpose (`bye` with reconnect: a drain, a stop) or vanished
+  // (the signaling socket closed while it streamed) connects again, after 0.2-1 s, to the same URL:
+  // behind a balancer, to another node. Its report then spans all its connections.
+  bool reconnect = false;
   // Called on the run's thread when the measured window opens (true) and closes (false), e.g. to
   // read the server's CPU time over exactly that window.
   std::function<void(bool opened)> on_window;
@@ -89,6 +93,8 @@ struct ClientReport {
   std::vector<std::string> errors;  // error messages from the server, connection failures
   std::string bye;                  // the server's bye reason, if it said bye
   bool bye_reconnect = false;       // the bye asked the client to connect again (a draining server)
+  int reconnects = 0;               // connections after the first (LoadOptions::reconnect)
+  double max_gap_ms = 0;            // the longest time in the measured window without a result
 };
 
 struct LoadReport {
