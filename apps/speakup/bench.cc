@@ -35,6 +35,7 @@ struct BenchOptions {
 CLI::App* pipeline_command = nullptr;
 CLI::App* e2e_command = nullptr;
 CLI::App* stream_cost_command = nullptr;
+CLI::App* cluster_command = nullptr;
 CLI::App* capacity_command = nullptr;
 int e2e_seconds = 20;
 std::string e2e_model = "mesh";
@@ -89,6 +90,9 @@ CLI::App* AddBenchCommand(CLI::App& app) {
   stream_cost_command = bench->add_subcommand("stream-cost", "One camera stream's server CPU per frame by stage "
                                                              "(decode, convert, warp, inference, WebRTC and other)");
   AddStreamCostOptions(stream_cost_command);
+  cluster_command = bench->add_subcommand("cluster", "Three nodes behind HAProxy with reconnecting clients: spread, "
+                                                     "rolling restart, failover");
+  AddClusterOptions(cluster_command);
   return bench;
 }
 
@@ -183,6 +187,7 @@ int RunBench(const char* self) {
   if (pipeline_command->parsed()) return RunPipelineBench();
   if (e2e_command->parsed()) return RunE2eBench(self);
   if (stream_cost_command->parsed()) return RunStreamCostBench();
+  if (cluster_command->parsed()) return RunClusterBench();
   if (capacity_command->parsed()) return RunCapacityBench();
   std::vector<Result> results;
   for (const std::string& name : options.models) {

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <chrono>
@@ -64,14 +65,20 @@ ThreadStats ThreadStatsOf(pid_t pid) {
   return stats;
 }
 
-Status ChildServer::Start(size_t threads) {
+Status ChildServer::Start(size_t threads, int port, const std::vector<std::string>& extra) {
   char log_name[] = "/tmp/speakup-bench-server-XXXXXX";
   const int log_fd = mkstemp(log_name);
   if (log_fd < 0) return Status::Error("cannot create a temporary file for the server's log");
   log_path_ = log_name;
-  std::vector<std::string> args = {"/proc/self/exe", "serve", "--port", "0", "--max-sessions", "1000",
-                                   "--max-sessions-per-ip", "0", "--drain-seconds", "0"};
+  std::vector<std::string> args = {"/proc/self/exe", "serve", "--port", std::to_string(port)};
+  // The defaults for a benchmark's server, unless `extra` names the flag (serve takes each once).
+  const std::pair<const char*, std::string> defaults[] = {
+      {"--max-sessions", "1000"}, {"--max-sessions-per-ip", "0"}, {"--drain-seconds", "0"}};
+  for (const auto& [flag, value] : defaults) {
+    if (std::find(extra.begin(), extra.end(), flag) == extra.end()) args.insert(args.end(), {flag, value});
+  }
   if (threads) args.insert(args.end(), {"--threads", std::to_string(threads)});
+  args.insert(args.end(), extra.begin(), extra.end());
   pid_ = fork();
   if (pid_ < 0) return Status::Error("cannot start the server (fork failed)");
   if (pid_ == 0) {
@@ -101,6 +108,20 @@ Status ChildServer::Start(size_t threads) {
   return Status::Error("the server did not start within 30 s: " + Log());
 }
 
+int ChildServer::Signal(int signal, int timeout_ms) {
+  if (pid_ <= 0) return -1;
+  kill(pid_, signal);
+  for (int waited = 0; waited <= timeout_ms; waited += 20) {
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return status;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return -1;
+}
+
 void ChildServer::Stop() {
   if (pid_ > 0) {
     kill(pid_, SIGTERM);
@@ -118,8 +139,13 @@ std::string ChildServer::Log() const {
 
 namespace {
 
-// GET /metrics from the child server on loopback (HTTP/1.0: the answer ends when the socket closes).
-Expected<std::string> GetMetrics(int port) {
+// GET `path` from the child server on loopback (HTTP/1.0: the answer ends when the socket closes);
+// the status line's code and the body.
+struct HttpAnswer {
+  int status = 0;
+  std::string body;
+};
+Expected<HttpAnswer> Get(int port, const std::string& path) {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return Error("cannot open a socket to read /metrics");
   timeval timeout{15, 0};  // an overloaded server answers late
@@ -131,7 +157,7 @@ Expected<std::string> GetMetrics(int port) {
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   std::string response;
   if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0) {
-    const std::string request = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    const std::string request = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
     if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size())) {
       char buffer[16384];
       while (true) {
@@ -148,33 +174,63 @@ Expected<std::string> GetMetrics(int port) {
   }
   close(fd);
   const size_t body = response.find("\r\n\r\n");
-  if (response.rfind("HTTP/1.", 0) != 0 || response.find(" 200 ") == std::string::npos || body == std::string::npos) {
-    return Error("the server did not answer GET /metrics (" + std::to_string(response.size()) + " bytes)");
+  if (response.rfind("HTTP/1.", 0) != 0 || response.size() < 12 || body == std::string::npos) {
+    return Error("the server did not answer GET " + path + " (" + std::to_string(response.size()) + " bytes)");
   }
+  HttpAnswer answer;
+  answer.status = std::atoi(response.c_str() + 9);
   std::string headers = response.substr(0, body);
   for (char& c : headers) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (headers.find("transfer-encoding: chunked") == std::string::npos) {
     const size_t length_at = headers.find("content-length:");
     if (length_at != std::string::npos &&
         std::strtoul(headers.c_str() + length_at + 15, nullptr, 10) != response.size() - body - 4) {
-      return Error("/metrics: the answer was cut short (" + std::to_string(response.size() - body - 4) + " bytes)");
+      return Error(path + ": the answer was cut short (" + std::to_string(response.size() - body - 4) + " bytes)");
     }
-    return response.substr(body + 4);
+    answer.body = response.substr(body + 4);
+    return answer;
   }
   // Chunked: size line, data, CRLF, ... until a zero size.
   std::string text;
   for (size_t at = body + 4;;) {
     const size_t line_end = response.find("\r\n", at);
-    if (line_end == std::string::npos) return Error("/metrics: a chunked answer ended early");
+    if (line_end == std::string::npos) return Error(path + ": a chunked answer ended early");
     const size_t size = std::strtoul(response.c_str() + at, nullptr, 16);
-    if (size == 0) return text;
-    if (line_end + 2 + size > response.size()) return Error("/metrics: a chunked answer ended early");
+    if (size == 0) {
+      answer.body = text;
+      return answer;
+    }
+    if (line_end + 2 + size > response.size()) return Error(path + ": a chunked answer ended early");
     text.append(response, line_end + 2, size);
     at = line_end + 2 + size + 2;
   }
 }
 
 }  // namespace
+
+static Expected<std::string> GetMetrics(int port) {
+  auto answer = Get(port, "/metrics");
+  if (!answer) return Error(answer.error());
+  if (answer->status != 200) return Error("GET /metrics answered " + std::to_string(answer->status));
+  return answer->body;
+}
+
+int HttpStatus(int port, const std::string& path) {
+  auto answer = Get(port, path);
+  return answer ? answer->status : 0;
+}
+
+Expected<double> FetchMetric(int port, const std::string& name) {
+  auto text = GetMetrics(port);
+  if (!text) return Error(text.error());
+  std::istringstream lines(*text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.size() > name.size() && line.compare(0, name.size(), name) == 0 && line[name.size()] == ' ') {
+      return std::strtod(line.c_str() + name.size() + 1, nullptr);
+    }
+  }
+  return Error("/metrics has no " + name);
+}
 
 Expected<ServerCounters> FetchCounters(int port) {
   auto text = GetMetrics(port);

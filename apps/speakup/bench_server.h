@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <string>
+#include <vector>
 
 #include "speakup/status.h"
 
@@ -29,8 +30,12 @@ class ChildServer {
   ChildServer& operator=(const ChildServer&) = delete;
   ~ChildServer() { Stop(); }
 
-  Status Start(size_t threads);
+  // port 0: any free one. `extra`: more `serve` flags, each "--flag", "value" (a flag named there
+  // replaces the benchmark's default for it).
+  Status Start(size_t threads, int port = 0, const std::vector<std::string>& extra = {});
   void Stop();
+  // Sends `signal` and waits up to `timeout_ms` for the exit; its status (-1: still running or gone).
+  int Signal(int signal, int timeout_ms);
   std::string Log() const;
   pid_t pid() const { return pid_; }
   int port() const { return port_; }
@@ -49,6 +54,10 @@ struct ServerCounters {
   double frames_in = 0, frames_processed = 0;
 };
 Expected<ServerCounters> FetchCounters(int port);
+// One unlabelled sample of /metrics (e.g. speakup_sessions_active).
+Expected<double> FetchMetric(int port, const std::string& name);
+// The HTTP status of GET `path` on loopback:port (0: no answer).
+int HttpStatus(int port, const std::string& path);
 
 // CPU per stage between two readings, in percent of one core per stream (capacity) or in ms per
 // frame (stream cost); "webrtc_other" is the process's CPU the stages do not account for: RTP,

@@ -10,6 +10,9 @@ int RunBench(const char* self);  // self: this program's path (bench e2e runs it
 // `speakup bench capacity` (bench_capacity.cc).
 void AddCapacityOptions(CLI::App* capacity);
 int RunCapacityBench();
+// `speakup bench cluster` (bench_cluster.cc).
+void AddClusterOptions(CLI::App* command);
+int RunClusterBench();
 // `speakup bench stream-cost` (bench_stream_cost.cc).
 void AddStreamCostOptions(CLI::App* command);
 int RunStreamCostBench();

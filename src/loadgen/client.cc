@@ -422,7 +422,8 @@ void LoadClient::OnDataChannelOpen() {
 
 bool LoadClient::may_reconnect() const {
   std::lock_guard lock(stats_mutex_);
-  return finished_ && (bye_reconnect_ || vanished_);
+  const bool failed_to_connect = is_reconnect_ && !streamed_ && bye_.empty();
+  return finished_ && (bye_reconnect_ || vanished_ || failed_to_connect);
 }
 
 bool LoadClient::settled() const {

@@ -58,6 +58,9 @@ class LoadClient : public std::enable_shared_from_this<LoadClient> {
   // Finished because the server went away on purpose (bye with reconnect) or vanished while this
   // client streamed: a new connection may land elsewhere.
   bool may_reconnect() const;
+  // This connection replaces one that ended (LoadOptions::reconnect): failing to connect, it may
+  // try again too (the balancer may not yet know a node died).
+  void set_is_reconnect() { is_reconnect_ = true; }
 
   // Pacer thread.
   bool streaming() const { return streaming_; }
@@ -137,6 +140,7 @@ class LoadClient : public std::enable_shared_from_this<LoadClient> {
   std::string bye_;
   bool bye_reconnect_ = false;
   bool vanished_ = false;  // the signaling socket closed, without a bye, after streaming
+  bool is_reconnect_ = false;
 };
 
 }  // namespace speakup::loadgen

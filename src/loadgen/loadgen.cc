@@ -301,6 +301,7 @@ Expected<LoadReport> RunLoad(const EncodedVideo& video, const LoadOptions& optio
           clients[i]->Stop();
           earlier[i].push_back(clients[i]);
           clients[i] = make_client(i);
+          clients[i]->set_is_reconnect();
           slots.Replace(static_cast<size_t>(i), clients[i]);
           clients[i]->Start(session.get(), *url);
         }
