@@ -46,7 +46,7 @@ CLI::App* AddLoadgenCommand(CLI::App& app) {
   command->add_option("--turn-password", options.turn_password, "TURN password for --ice-server turn: URLs");
   command->add_flag("--relay", options.relay, "Relay candidates only: all media through a TURN server");
   command->add_flag("--reconnect", options.reconnect,
-                    "Connect again (after 0.2-1 s) when the server sends a client away to reconnect (a drain, a "
+                    "Connect again (after 0.1-0.5 s) when the server sends a client away to reconnect (a drain, a "
                     "stop) or vanishes: behind a balancer, the client lands on another node");
   command->add_flag("--json", json_output, "Print the report as JSON");
   command->add_flag("--quiet", options.quiet, "No progress lines");

@@ -274,7 +274,7 @@ Expected<LoadReport> RunLoad(const EncodedVideo& video, const LoadOptions& optio
   std::vector<std::vector<std::shared_ptr<LoadClient>>> earlier(options.clients);
   std::vector<Clock::time_point> reconnect_due(options.clients);
   std::mt19937 rng(static_cast<uint32_t>(Clock::now().time_since_epoch().count()));
-  std::uniform_int_distribution<int> reconnect_delay_ms(200, 1000);  // clients of one node do not all come at once
+  std::uniform_int_distribution<int> reconnect_delay_ms(100, 500);  // clients of one node do not all come at once
   Pacer pacer(video, slots, first.size(), fps, options.freeze_after_s);
 
   const auto begin = Clock::now();

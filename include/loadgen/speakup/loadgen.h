@@ -68,7 +68,7 @@ struct LoadOptions {
   std::string turn_user, turn_password;
   bool relay = false;
   // A client whose server let it go on purpose (`bye` with reconnect: a drain, a stop) or vanished
-  // (the signaling socket closed while it streamed) connects again, after 0.2-1 s, to the same URL:
+  // (the signaling socket closed while it streamed) connects again, after 0.1-0.5 s, to the same URL:
   // behind a balancer, to another node. Its report then spans all its connections.
   bool reconnect = false;
   // Called on the run's thread when the measured window opens (true) and closes (false), e.g. to
