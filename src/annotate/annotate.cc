@@ -1,10 +1,10 @@
 #include "speakup/annotate.h"
 
-#include "speakup/cpu_time.h"
-
 #include <algorithm>
 #include <set>
 #include <utility>
+
+#include "speakup/cpu_time.h"
 
 namespace speakup::annotate {
 

@@ -34,8 +34,7 @@ double MsSince(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
 }
 
-// The head pose of `face` from its landmarks (left at zero when it cannot be fitted), its time
-// added to the geometry stage.
+// The pixels the detector reads (all of them) and those a landmark warp of `roi` reads.
 Status PrepareWhole(ImageSource& source) {
   const ImageView image = source.view();
   return source.Prepare(0, 0, image.width, image.height);
@@ -47,6 +46,8 @@ Status PrepareRoi(ImageSource& source, const Roi& roi) {
   return source.Prepare(footprint.x, footprint.y, footprint.width, footprint.height);
 }
 
+// The head pose of `face` from its landmarks (left at zero when it cannot be fitted), its time
+// added to the geometry stage.
 void SetPose(const GeometryModel& geometry, const ImageView& image, Face& face, StageTimings& timings) {
   const auto geometry_start = Clock::now();
   auto pose = EstimateHeadPose(geometry, face.landmarks, image.width, image.height);
