@@ -9,7 +9,6 @@
 
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -109,18 +108,7 @@ void AddCapacityOptions(CLI::App* capacity) {
 }
 
 int RunCapacityBench() {
-  char work_dir[] = "/tmp/speakup-capacity-XXXXXX";
-  if (!mkdtemp(work_dir)) {
-    std::cerr << "speakup bench capacity: cannot make a temporary folder\n";
-    return 1;
-  }
-  auto video_path = options.video.empty() ? VideoForCodec(options.codec, work_dir) : Expected<std::string>(options.video);
-  if (!video_path) {
-    std::cerr << "speakup bench capacity: " << video_path.error() << "\n";
-    return 1;
-  }
-  auto video = loadgen::LoadEncodedVideo(*video_path);
-  std::filesystem::remove_all(work_dir);
+  auto video = options.video.empty() ? LoadVideoForCodec(options.codec) : loadgen::LoadEncodedVideo(options.video);
   if (!video) {
     std::cerr << "speakup bench capacity: " << video.error() << "\n";
     return 1;
@@ -134,7 +122,7 @@ int RunCapacityBench() {
   const double idle_rss = RssMiB(server.pid());
   if (!options.json) {
     std::printf("%s: %dx%d %s at %.0f fps per client; a step holds with >= %.0f%% answered and p95 <= %.0f ms\n",
-                video_path->c_str(), video->width, video->height, video->codec.c_str(), video->fps,
+                options.video.empty() ? "the face video" : options.video.c_str(), video->width, video->height, video->codec.c_str(), video->fps,
                 100 * options.min_answered, options.max_p95_ms);
     std::printf("clients  answered  p50 ms  p95 ms  server CPU  loadgen CPU  server RSS  per stream: decode convert+warp "
                 "inference webrtc+other (%% of a core)\n");

@@ -198,7 +198,7 @@ int RunClusterBench() {
     std::cerr << "speakup bench cluster: " << message << "\n";
     return 1;
   };
-  auto video = loadgen::LoadEncodedVideo(std::string(SPEAKUP_TEST_DATA_DIR) + "/video/face_motion_vp8.webm");
+  auto video = LoadVideoForCodec("vp8");
   if (!video) return fail(video.error());
   char work_dir[] = "/tmp/speakup-cluster-XXXXXX";
   if (!mkdtemp(work_dir)) return fail("cannot make a temporary folder");

@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <regex>
 #include <sstream>
 #include <thread>
@@ -208,11 +209,19 @@ Expected<HttpAnswer> Get(int port, const std::string& path) {
 
 }  // namespace
 
-static Expected<std::string> GetMetrics(int port) {
+// The samples of /metrics by name with labels ("speakup_cpu_seconds_total{stage=\"decode\"}").
+static Expected<std::map<std::string, double>> GetMetrics(int port) {
   auto answer = Get(port, "/metrics");
   if (!answer) return Error(answer.error());
   if (answer->status != 200) return Error("GET /metrics answered " + std::to_string(answer->status));
-  return answer->body;
+  std::map<std::string, double> samples;
+  std::istringstream lines(answer->body);
+  for (std::string line; std::getline(lines, line);) {
+    const size_t space = line.rfind(' ');
+    if (line.empty() || line[0] == '#' || space == std::string::npos) continue;
+    samples[line.substr(0, space)] = std::strtod(line.c_str() + space + 1, nullptr);
+  }
+  return samples;
 }
 
 int HttpStatus(int port, const std::string& path) {
@@ -221,20 +230,16 @@ int HttpStatus(int port, const std::string& path) {
 }
 
 Expected<double> FetchMetric(int port, const std::string& name) {
-  auto text = GetMetrics(port);
-  if (!text) return Error(text.error());
-  std::istringstream lines(*text);
-  for (std::string line; std::getline(lines, line);) {
-    if (line.size() > name.size() && line.compare(0, name.size(), name) == 0 && line[name.size()] == ' ') {
-      return std::strtod(line.c_str() + name.size() + 1, nullptr);
-    }
-  }
-  return Error("/metrics has no " + name);
+  auto samples = GetMetrics(port);
+  if (!samples) return Error(samples.error());
+  const auto found = samples->find(name);
+  if (found == samples->end()) return Error("/metrics has no " + name);
+  return found->second;
 }
 
 Expected<ServerCounters> FetchCounters(int port) {
-  auto text = GetMetrics(port);
-  if (!text) return Error(text.error());
+  auto samples = GetMetrics(port);
+  if (!samples) return Error(samples.error());
   ServerCounters counters;
   const std::pair<const char*, double ServerCounters::*> names[] = {
       {"process_cpu_seconds_total", &ServerCounters::process_cpu_s},
@@ -246,25 +251,17 @@ Expected<ServerCounters> FetchCounters(int port) {
       {"speakup_frames_in_total", &ServerCounters::frames_in},
       {"speakup_frames_processed_total", &ServerCounters::frames_processed},
   };
-  std::vector<bool> found(std::size(names), false);
-  std::istringstream lines(*text);
-  for (std::string line; std::getline(lines, line);) {
-    const size_t space = line.rfind(' ');
-    if (line.empty() || line[0] == '#' || space == std::string::npos) continue;
-    const std::string name = line.substr(0, space);
-    for (size_t i = 0; i < std::size(names); ++i) {
-      if (name == names[i].first) {
-        counters.*names[i].second = std::strtod(line.c_str() + space + 1, nullptr);
-        found[i] = true;
-      }
+  std::string missing;
+  for (const auto& [name, field] : names) {
+    const auto found = samples->find(name);
+    if (found == samples->end()) {
+      missing += std::string(missing.empty() ? "" : ", ") + name;
+    } else {
+      counters.*field = found->second;
     }
   }
-  std::string missing;
-  for (size_t i = 0; i < std::size(names); ++i) {
-    if (!found[i]) missing += std::string(missing.empty() ? "" : ", ") + names[i].first;
-  }
   if (!missing.empty()) {
-    return Error("/metrics (" + std::to_string(text->size()) + " bytes) lacks " + missing +
+    return Error("/metrics (" + std::to_string(samples->size()) + " samples) lacks " + missing +
                  ": is the server this program's own version?");
   }
   return counters;
@@ -282,6 +279,8 @@ StageShares Difference(const ServerCounters& before, const ServerCounters& after
   s.webrtc_other = s.total - s.decode - s.convert - s.warp - s.inference - s.result;
   return s;
 }
+
+namespace {
 
 Expected<std::string> VideoForCodec(const std::string& codec, const std::string& work_dir) {
   const std::string source = std::string(SPEAKUP_TEST_DATA_DIR) + "/video/face_motion.mp4";
@@ -304,6 +303,17 @@ Expected<std::string> VideoForCodec(const std::string& codec, const std::string&
                  (codec == "vp9" ? "vp9enc" : "x264enc") + "; run `make setup`)");
   }
   return file;
+}
+
+}  // namespace
+
+Expected<loadgen::EncodedVideo> LoadVideoForCodec(const std::string& codec) {
+  char work_dir[] = "/tmp/speakup-bench-video-XXXXXX";
+  if (!mkdtemp(work_dir)) return Error("cannot make a temporary folder");
+  auto path = VideoForCodec(codec, work_dir);
+  auto video = path ? loadgen::LoadEncodedVideo(*path) : Expected<loadgen::EncodedVideo>(Error(path.error()));
+  std::filesystem::remove_all(work_dir);  // the frames are in memory now
+  return video;
 }
 
 }  // namespace speakup::app

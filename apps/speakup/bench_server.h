@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "speakup/loadgen.h"
 #include "speakup/status.h"
 
 namespace speakup::app {
@@ -67,8 +68,9 @@ struct StageShares {
 };
 StageShares Difference(const ServerCounters& before, const ServerCounters& after, double divisor);
 
-// tests/data/video/face_motion_vp8.webm for "vp8"; for "vp9" and "h264", the same video encoded as a
-// browser would send it (no frames held back, a key frame every 2 s, ~1 Mbit/s) into `work_dir`.
-Expected<std::string> VideoForCodec(const std::string& codec, const std::string& work_dir);
+// The face video the load generator sends, loaded: tests/data/video/face_motion_vp8.webm for "vp8";
+// for "vp9" and "h264", the same video encoded as a browser would send it (no frames held back, a
+// key frame every 2 s, ~1 Mbit/s).
+Expected<loadgen::EncodedVideo> LoadVideoForCodec(const std::string& codec);
 
 }  // namespace speakup::app

@@ -6,7 +6,6 @@
 
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -45,14 +44,7 @@ void AddStreamCostOptions(CLI::App* command) {
 }
 
 int RunStreamCostBench() {
-  char work_dir[] = "/tmp/speakup-stream-cost-XXXXXX";
-  if (!mkdtemp(work_dir)) {
-    std::cerr << "speakup bench stream-cost: cannot make a temporary folder\n";
-    return 1;
-  }
-  auto path = VideoForCodec(options.codec, work_dir);
-  auto video = path ? loadgen::LoadEncodedVideo(*path) : Expected<loadgen::EncodedVideo>(Error(path.error()));
-  std::filesystem::remove_all(work_dir);
+  auto video = LoadVideoForCodec(options.codec);
   if (!video) {
     std::cerr << "speakup bench stream-cost: " << video.error() << "\n";
     return 1;
