@@ -7,10 +7,7 @@
 //              without results, and the share of frames not answered;
 //   failover   one node is killed (SIGKILL): how many of its clients are back on the others, and
 //              after how long.
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -48,22 +45,6 @@ struct ClusterOptions {
 } options;
 
 void Sleep(double seconds) { std::this_thread::sleep_for(std::chrono::duration<double>(seconds)); }
-
-int FreePort() {
-  // Bound and released at once; the nodes and the balancer take their ports right after.
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof address;
-  int port = 0;
-  if (fd >= 0 && bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
-    port = ntohs(address.sin_port);
-  }
-  if (fd >= 0) close(fd);
-  return port;
-}
 
 bool WaitUntil(double seconds, const std::function<bool()>& condition) {
   const auto end = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
@@ -122,11 +103,11 @@ class Cluster {
  public:
   Status Start(const std::string& work) {
     ports_.clear();
-    for (int i = 0; i < options.nodes; ++i) ports_.push_back(FreePort());
+    for (int i = 0; i < options.nodes; ++i) ports_.push_back(FreeLoopbackPort());
     nodes_.resize(options.nodes);
     for (int i = 0; i < options.nodes; ++i) SPEAKUP_RETURN_IF_ERROR(StartNode(i));
-    http_port_ = FreePort();
-    return balancer_.Start(ports_, http_port_, FreePort(), work);
+    http_port_ = FreeLoopbackPort();
+    return balancer_.Start(ports_, http_port_, FreeLoopbackPort(), work);
   }
   Status StartNode(int i) {
     nodes_[i] = std::make_unique<ChildServer>();

@@ -500,8 +500,12 @@ bool LoadClient::OnRtpPacket(GstBuffer* buffer) {
   if (!gst_rtp_buffer_map(buffer, GST_MAP_READ, &rtp)) return false;
   const uint32_t timestamp = gst_rtp_buffer_get_timestamp(&rtp);
   gst_rtp_buffer_unmap(&rtp);
+  const size_t bytes = gst_buffer_get_size(buffer);
   std::lock_guard lock(stats_mutex_);
-  if (have_last_rtp_ && timestamp == last_rtp_) return corrupting_;  // another packet of the same frame
+  if (have_last_rtp_ && timestamp == last_rtp_) {  // another packet of the same frame
+    if (auto found = frame_by_rtp_.find(timestamp); found != frame_by_rtp_.end()) frames_[found->second].bytes += bytes;
+    return corrupting_;
+  }
   have_last_rtp_ = true;
   last_rtp_ = timestamp;
   corrupting_ = false;
@@ -513,7 +517,7 @@ bool LoadClient::OnRtpPacket(GstBuffer* buffer) {
   // and it was sent before any measured window.)
   if (frames_.size() < kMaxFramesKept) {
     frame_by_rtp_[timestamp] = frames_.size();
-    frames_.push_back({Clock::now()});
+    frames_.push_back({Clock::now(), {}, bytes});
   }
   return corrupting_;
 }
@@ -583,6 +587,7 @@ ClientReport LoadClient::Report(Clock::time_point window_start, Clock::time_poin
   for (const SentFrame& frame : frames_) {
     if (frame.sent < window_start || frame.sent > window_end) continue;
     report.frames_sent++;
+    report.bytes_sent += frame.bytes;
     if (frame.answered == Clock::time_point{}) continue;
     report.results++;
     latencies.push_back(std::chrono::duration<double, std::milli>(frame.answered - frame.sent).count());

@@ -79,6 +79,7 @@ class LoadClient : public std::enable_shared_from_this<LoadClient> {
   struct SentFrame {
     Clock::time_point sent;
     Clock::time_point answered{};  // epoch = no result yet
+    size_t bytes = 0;              // its RTP packets as they left the payloader (headers included)
   };
 
   void Post(std::function<void(LoadClient&)> task);

@@ -200,6 +200,7 @@ ClientReport SlotReport(const std::vector<std::shared_ptr<LoadClient>>& earlier,
     report.fault = one.fault;
     report.streamed = report.streamed || one.streamed;
     report.frames_sent += one.frames_sent;
+    report.bytes_sent += one.bytes_sent;
     report.results += one.results;
     report.bad_results += one.bad_results;
     report.faces += one.faces;
@@ -352,6 +353,7 @@ Expected<LoadReport> RunLoad(const EncodedVideo& video, const LoadOptions& optio
   for (size_t i = 0; i < clients.size(); ++i) {
     ClientReport one = SlotReport(earlier[i], clients[i], window_start, window_end, all_latencies);
     report.frames_sent += one.frames_sent;
+    report.bytes_sent += one.bytes_sent;
     report.results += one.results;
     report.bad_results += one.bad_results;
     report.faces += one.faces;
@@ -366,7 +368,7 @@ Expected<LoadReport> RunLoad(const EncodedVideo& video, const LoadOptions& optio
 std::string ReportText(const LoadReport& report) {
   std::ostringstream out;
   out << "client  fault     frames  results  answered  p50 ms  p95 ms  p99 ms  errors\n";
-  char line[384];
+  char line[512];
   for (const ClientReport& client : report.per_client) {
     const double answered = client.frames_sent ? 100.0 * client.results / client.frames_sent : 0;
     std::snprintf(line, sizeof(line), "%6d  %-8s  %6llu  %7llu  %7.1f%%  %6.1f  %6.1f  %6.1f  %zu\n", client.id,
@@ -383,11 +385,12 @@ std::string ReportText(const LoadReport& report) {
   }
   std::snprintf(line, sizeof(line),
                 "overall: %d clients (%d streamed), %.1f s: %llu frames sent, %llu results (%.1f%%), latency p50 %.1f "
-                "ms, p95 %.1f ms, p99 %.1f ms, max %.1f ms; %llu bad results; %llu faces, %llu with blendshapes\n",
+                "ms, p95 %.1f ms, p99 %.1f ms, max %.1f ms; %.0f kbit/s sent per client; %llu bad results; %llu faces, %llu "
+                "with blendshapes\n",
                 report.clients, report.clients_streamed, report.duration_s,
                 static_cast<unsigned long long>(report.frames_sent), static_cast<unsigned long long>(report.results),
                 100.0 * report.answered_fraction(), report.latency.p50_ms, report.latency.p95_ms, report.latency.p99_ms,
-                report.latency.max_ms, static_cast<unsigned long long>(report.bad_results),
+                report.latency.max_ms, report.sent_kbps_per_client(), static_cast<unsigned long long>(report.bad_results),
                 static_cast<unsigned long long>(report.faces),
                 static_cast<unsigned long long>(report.faces_with_blendshapes));
   out << line;
@@ -401,6 +404,7 @@ std::string ReportJson(const LoadReport& report) {
                        {"fault", ToString(client.fault)},
                        {"streamed", client.streamed},
                        {"frames_sent", client.frames_sent},
+                       {"bytes_sent", client.bytes_sent},
                        {"results", client.results},
                        {"bad_results", client.bad_results},
                        {"faces", client.faces},
@@ -416,6 +420,8 @@ std::string ReportJson(const LoadReport& report) {
                         {"clients_streamed", report.clients_streamed},
                         {"duration_s", report.duration_s},
                         {"frames_sent", report.frames_sent},
+                        {"bytes_sent", report.bytes_sent},
+                        {"sent_kbps_per_client", report.sent_kbps_per_client()},
                         {"results", report.results},
                         {"answered", report.answered_fraction()},
                         {"bad_results", report.bad_results},

@@ -85,6 +85,7 @@ struct ClientReport {
   Fault fault = Fault::kNone;
   bool streamed = false;          // the data channel opened and frames went out
   uint64_t frames_sent = 0;       // in the measured window
+  uint64_t bytes_sent = 0;        // of those frames: RTP as the payloader made it (no SRTP, no retransmissions)
   uint64_t results = 0;           // results for those frames
   uint64_t bad_results = 0;       // result messages that did not decode, or named no frame sent
   uint64_t faces = 0;             // faces in every result of the run (not only the measured window)
@@ -101,12 +102,17 @@ struct LoadReport {
   int clients = 0;
   double duration_s = 0;  // the measured window
   uint64_t frames_sent = 0, results = 0, bad_results = 0;
+  uint64_t bytes_sent = 0;  // see ClientReport::bytes_sent
   uint64_t faces = 0, faces_with_blendshapes = 0;
   int clients_streamed = 0;
   LatencySummary latency;  // over every result of every client
   std::vector<ClientReport> per_client;
 
   double answered_fraction() const { return frames_sent ? static_cast<double>(results) / frames_sent : 0; }
+  // The video bitrate one client sent on average, in kbit/s (RTP as payloaded).
+  double sent_kbps_per_client() const {
+    return clients && duration_s > 0 ? bytes_sent * 8.0 / 1000.0 / duration_s / clients : 0;
+  }
 };
 
 // Runs the clients to the end (connect, stream for duration_s, say bye) and reports. Uses its own
