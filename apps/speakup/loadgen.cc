@@ -48,6 +48,17 @@ CLI::App* AddLoadgenCommand(CLI::App& app) {
   command->add_flag("--reconnect", options.reconnect,
                     "Connect again (after 0.1-0.5 s) when the server sends a client away to reconnect (a drain, a "
                     "stop) or vanishes: behind a balancer, the client lands on another node");
+  command->add_option("--loss", options.loss_pct,
+                      "Percent of RTP packets (retransmissions too) lost on each client's send path, seeded")
+      ->check(CLI::Range(0.0, 99.999))->capture_default_str();
+  command->add_option("--delay", options.delay_ms, "One-way delay in ms added on each client's send path")
+      ->check(CLI::Range(0, 10000))->capture_default_str();
+  command->add_option("--jitter", options.jitter_ms,
+                      "Each packet's delay varies uniformly in [delay - jitter, delay + jitter] ms (at most --delay; "
+                      "order kept)")
+      ->check(CLI::Range(0, 10000))->capture_default_str();
+  command->add_option("--seed", options.seed, "Seed of the loss pattern: the same seed loses the same packets")
+      ->capture_default_str();
   command->add_flag("--json", json_output, "Print the report as JSON");
   command->add_flag("--quiet", options.quiet, "No progress lines");
   return command;

@@ -62,8 +62,14 @@ void CorruptPacket(GstBuffer* buffer, const std::string& codec);
 }  // namespace
 
 LoadClient::LoadClient(int id, const EncodedVideo& video, Fault fault, GMainContext* context, std::string model,
-                       ClientIce ice)
-    : id_(id), video_(video), fault_(fault), context_(context), model_(std::move(model)), ice_(std::move(ice)) {}
+                       ClientIce ice, NetworkPath path)
+    : id_(id),
+      video_(video),
+      fault_(fault),
+      context_(context),
+      model_(std::move(model)),
+      ice_(std::move(ice)),
+      path_(path) {}
 
 Expected<media::IceServers> PeerIceServers(const std::vector<protocol::IceServer>& servers, bool relay) {
   media::IceServers peer;
@@ -247,6 +253,22 @@ Status LoadClient::BuildPipeline(const media::IceServers& ice) {
   if (!payloader) return payloader.status();
   webrtc_ = webrtc->get();
   gst_util_set_object_arg(G_OBJECT(webrtc_), "bundle-policy", "max-bundle");
+  if (path_.impaired()) {
+    // The lossy path goes where webrtcbin asks for an element between its RTP session and the
+    // transport (once per transport: one, bundled).
+    g_signal_connect(webrtc_, "request-aux-sender", G_CALLBACK(+[](GstElement*, GObject*, gpointer data) -> GstElement* {
+                       auto* client = static_cast<LoadClient*>(data);
+                       try {
+                         auto bin = MakeNetworkPathBin(client->path_, ClientSeed(client->path_.seed, client->id_),
+                                                       client->path_counters_);
+                         if (bin) return *bin;
+                         client->AddError(bin.error());
+                       } catch (...) {  // nothing may unwind into webrtcbin
+                       }
+                       return nullptr;
+                     }),
+                     this);
+  }
 
   // ICE on loopback only: the generator talks to a server on this machine.
   SPEAKUP_RETURN_IF_ERROR(media::RestrictIce(webrtc_, {"127.0.0.1"}));
@@ -274,9 +296,22 @@ Status LoadClient::BuildPipeline(const media::IceServers& ice) {
   GstWebRTCRTPTransceiver* transceiver = nullptr;
   g_object_get(sink.get(), "transceiver", &transceiver, nullptr);
   if (transceiver) {
-    g_object_set(transceiver, "direction", GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY, nullptr);
+    // do-nack: the offer carries nack and an RTX payload type, and webrtcbin keeps what it sent to
+    // answer the server's NACKs with retransmissions, as a browser does.
+    g_object_set(transceiver, "direction", GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY, "do-nack", TRUE, nullptr);
     g_object_unref(transceiver);
   }
+  // The server's key-frame requests (RTCP PLI/FIR) arrive from webrtcbin's RTP session as
+  // force-key-unit events going upstream: the pacer sends the file's next key frame.
+  gst_pad_add_probe(payloaded.get(), GST_PAD_PROBE_TYPE_EVENT_UPSTREAM,
+                    +[](GstPad*, GstPadProbeInfo* info, gpointer data) -> GstPadProbeReturn {
+                      GstEvent* event = GST_PAD_PROBE_INFO_EVENT(info);
+                      if (event && gst_event_has_name(event, "GstForceKeyUnit")) {
+                        static_cast<LoadClient*>(data)->key_frame_requested_ = true;
+                      }
+                      return GST_PAD_PROBE_OK;
+                    },
+                    this, nullptr);
   // Each frame's RTP timestamp and the moment its first packet left: the key for latency.
   gst_pad_add_probe(
       payloaded.get(), static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
@@ -599,6 +634,9 @@ ClientReport LoadClient::Report(Clock::time_point window_start, Clock::time_poin
   report.errors = errors_;
   report.bye = bye_;
   report.bye_reconnect = bye_reconnect_;
+  report.keyframes_on_request = keyframes_on_request_;
+  report.path_packets = path_counters_->packets;
+  report.path_dropped = path_counters_->dropped;
   latencies_ms.insert(latencies_ms.end(), latencies.begin(), latencies.end());
   report.latency = Summarize(std::move(latencies));
   return report;

@@ -27,6 +27,7 @@
 #include "speakup/ice_servers.h"
 #include "speakup/loadgen.h"
 #include "speakup/webrtc.h"
+#include "network_path.h"
 
 namespace speakup::loadgen {
 
@@ -44,8 +45,9 @@ Expected<media::IceServers> PeerIceServers(const std::vector<protocol::IceServer
 class LoadClient : public std::enable_shared_from_this<LoadClient> {
  public:
   // `model`: the session option sent after `welcome` unless it is the default "mesh".
+  // `path`: the send path's loss and delay (none by default).
   LoadClient(int id, const EncodedVideo& video, Fault fault, GMainContext* context, std::string model = "mesh",
-             ClientIce ice = {});
+             ClientIce ice = {}, NetworkPath path = {});
   ~LoadClient();
 
   // Main context.
@@ -66,6 +68,10 @@ class LoadClient : public std::enable_shared_from_this<LoadClient> {
   bool streaming() const { return streaming_; }
   void PushFrame(const EncodedVideo::Unit& unit, bool corrupt);
   void Freeze();  // stops streaming for good (Fault::kFreeze)
+  // The server asked for a key frame since the last call (clears it): the next frame pushed must be
+  // one, like a camera's encoder that makes one at once. KeyFrameSentOnRequest counts it.
+  bool TakeKeyFrameRequest() { return key_frame_requested_.exchange(false); }
+  void KeyFrameSentOnRequest() { ++keyframes_on_request_; }
 
   // After Stop(): what happened, counting frames whose first packet left in [window_start, window_end].
   // The latency of each answered frame is appended to `latencies_ms`, its arrival to `answered_at`.
@@ -106,6 +112,8 @@ class LoadClient : public std::enable_shared_from_this<LoadClient> {
   GMainContext* context_;
   std::string model_;  // the session option `model`
   const ClientIce ice_;
+  const NetworkPath path_;
+  const std::shared_ptr<PathCounters> path_counters_ = std::make_shared<PathCounters>();
 
   // Main context.
   media::GObjectPtr<SoupWebsocketConnection> socket_;
@@ -126,6 +134,8 @@ class LoadClient : public std::enable_shared_from_this<LoadClient> {
   std::atomic<bool> streaming_{false};
   std::atomic<bool> frozen_{false};
   std::atomic<bool> streamed_{false};  // the pacer has pushed a frame
+  std::atomic<bool> key_frame_requested_{false};  // set by the payloader's event probe
+  std::atomic<uint64_t> keyframes_on_request_{0};
 
   // Any thread, under the lock.
   mutable std::mutex stats_mutex_;

@@ -80,6 +80,15 @@ class Slots {
   std::vector<std::shared_ptr<LoadClient>> clients_;
 };
 
+// The index of the first key frame at or after `from`, looping (the file starts with one).
+size_t NextKeyFrame(const EncodedVideo& video, size_t from) {
+  for (size_t step = 0; step < video.units.size(); ++step) {
+    const size_t index = (from + step) % video.units.size();
+    if (video.units[index].key) return index;
+  }
+  return from;
+}
+
 // Sends every streaming client's frames at the pace, each client at its own phase in the frame
 // interval (cameras are not in step), looping the file.
 class Pacer {
@@ -126,6 +135,12 @@ class Pacer {
           continue;
         }
         if (now >= state.next_due) {
+          if (client.TakeKeyFrameRequest()) {
+            // Asked for a key frame: the file's next one goes out now (looping), as a camera's
+            // encoder would make one at once.
+            state.next_unit = NextKeyFrame(video_, state.next_unit);
+            client.KeyFrameSentOnRequest();
+          }
           const EncodedVideo::Unit& unit = video_.units[state.next_unit];
           // kCorrupt: every third frame broken (key frames too), so errors keep coming.
           const bool corrupt = client.fault() == Fault::kCorrupt && state.sent % 3 == 1;
@@ -208,6 +223,9 @@ ClientReport SlotReport(const std::vector<std::shared_ptr<LoadClient>>& earlier,
     report.errors.insert(report.errors.end(), one.errors.begin(), one.errors.end());
     report.bye = one.bye;
     report.bye_reconnect = one.bye_reconnect;
+    report.path_packets += one.path_packets;
+    report.path_dropped += one.path_dropped;
+    report.keyframes_on_request += one.keyframes_on_request;
   }
   report.reconnects = static_cast<int>(earlier.size());
   std::sort(answered.begin(), answered.end());
@@ -252,12 +270,19 @@ Expected<LoadReport> RunLoad(const EncodedVideo& video, const LoadOptions& optio
   if (Status checked = protocol::CheckIceServers(ice.own); !checked.ok()) {
     return Error(checked.message() + (turn.urls.empty() ? "" : " (--turn-user and --turn-password)"));
   }
+  const NetworkPath path{.loss_pct = options.loss_pct, .delay_ms = options.delay_ms, .jitter_ms = options.jitter_ms,
+                         .seed = options.seed};
+  SPEAKUP_RETURN_IF_ERROR(CheckNetworkPath(path));
   auto url = SignalingUrl(options.server_url, options.token);
   if (!url) return Error(url.error());
   SPEAKUP_RETURN_IF_ERROR(media::EnsureGstInitialized());
   for (const char* factory : {"webrtcbin", "appsrc", "rtph264pay", "rtpvp8pay", "rtpvp9pay", "nicesrc", "dtlssrtpenc"}) {
     auto element = media::MakeElement(factory);
     if (!element) return Error(element.error());
+  }
+  if (path.impaired()) {
+    auto netsim = media::MakeElement("netsim");
+    if (!netsim) return Error("--loss/--delay/--jitter need GStreamer's netsim: " + netsim.error());
   }
 
   media::MainContextPtr context(g_main_context_new());
@@ -266,7 +291,7 @@ Expected<LoadReport> RunLoad(const EncodedVideo& video, const LoadOptions& optio
                                                                        "max-conns-per-host", kMaxClients + 10, nullptr));
   auto make_client = [&](int i) {
     const Fault fault = i < options.faulty_clients ? options.fault : Fault::kNone;
-    return std::make_shared<LoadClient>(i, video, fault, context.get(), options.model, ice);
+    return std::make_shared<LoadClient>(i, video, fault, context.get(), options.model, ice, path);
   };
   std::vector<std::shared_ptr<LoadClient>> first;
   for (int i = 0; i < options.clients; ++i) first.push_back(make_client(i));
@@ -358,7 +383,13 @@ Expected<LoadReport> RunLoad(const EncodedVideo& video, const LoadOptions& optio
     report.bad_results += one.bad_results;
     report.faces += one.faces;
     report.faces_with_blendshapes += one.faces_with_blendshapes;
-    if (one.streamed) report.clients_streamed++;
+    if (one.streamed) {
+      report.clients_streamed++;
+      report.max_gap_ms = std::max(report.max_gap_ms, one.max_gap_ms);
+    }
+    report.path_packets += one.path_packets;
+    report.path_dropped += one.path_dropped;
+    report.keyframes_on_request += one.keyframes_on_request;
     report.per_client.push_back(std::move(one));
   }
   report.latency = Summarize(std::move(all_latencies));
@@ -394,6 +425,16 @@ std::string ReportText(const LoadReport& report) {
                 static_cast<unsigned long long>(report.faces),
                 static_cast<unsigned long long>(report.faces_with_blendshapes));
   out << line;
+  std::snprintf(line, sizeof(line), "longest gap without results: %.1f ms; %llu key frames sent on request",
+                report.max_gap_ms, static_cast<unsigned long long>(report.keyframes_on_request));
+  out << line;
+  if (report.path_packets > 0) {
+    std::snprintf(line, sizeof(line), "; lossy path: %llu of %llu packets dropped (%.2f%%)",
+                  static_cast<unsigned long long>(report.path_dropped),
+                  static_cast<unsigned long long>(report.path_packets), 100.0 * report.path_dropped / report.path_packets);
+    out << line;
+  }
+  out << "\n";
   return out.str();
 }
 
@@ -414,7 +455,10 @@ std::string ReportJson(const LoadReport& report) {
                        {"bye", client.bye},
                        {"bye_reconnect", client.bye_reconnect},
                        {"reconnects", client.reconnects},
-                       {"max_gap_ms", client.max_gap_ms}});
+                       {"max_gap_ms", client.max_gap_ms},
+                       {"keyframes_on_request", client.keyframes_on_request},
+                       {"path_packets", client.path_packets},
+                       {"path_dropped", client.path_dropped}});
   }
   nlohmann::json out = {{"clients", report.clients},
                         {"clients_streamed", report.clients_streamed},
@@ -428,6 +472,10 @@ std::string ReportJson(const LoadReport& report) {
                         {"faces", report.faces},
                         {"faces_with_blendshapes", report.faces_with_blendshapes},
                         {"latency", LatencyJson(report.latency)},
+                        {"max_gap_ms", report.max_gap_ms},
+                        {"keyframes_on_request", report.keyframes_on_request},
+                        {"path_packets", report.path_packets},
+                        {"path_dropped", report.path_dropped},
                         {"per_client", clients}};
   return out.dump();
 }

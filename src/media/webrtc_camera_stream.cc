@@ -69,6 +69,13 @@ void CameraStream::Watch(GstPad* depayloader_sink, GstElement* decoder, GstAppSi
   gst_pad_add_probe(depayloader_sink,
                     static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
                     OnDepayloaderInput, this, nullptr);
+  gst_pad_add_probe(depayloader_sink, GST_PAD_PROBE_TYPE_EVENT_UPSTREAM, OnKeyFrameRequest, this, nullptr);
+}
+
+GstPadProbeReturn CameraStream::OnKeyFrameRequest(GstPad*, GstPadProbeInfo* info, gpointer data) {
+  GstEvent* event = GST_PAD_PROBE_INFO_EVENT(info);
+  if (event && gst_event_has_name(event, "GstForceKeyUnit")) ++static_cast<CameraStream*>(data)->key_frame_requests_sent_;
+  return GST_PAD_PROBE_OK;
 }
 
 void CameraStream::Linked(const std::string& codec, PadPtr depayloader_sink) {

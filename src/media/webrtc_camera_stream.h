@@ -77,6 +77,9 @@ class CameraStream {
   uint64_t frames_unmatched() const { return frames_unmatched_.load(); }
   uint64_t frames_undecoded() const { return frames_undecoded_.load(); }
   uint64_t key_frame_requests() const { return key_frame_requests_.load(); }
+  // Every force-key-unit event that went upstream from the depayloader (ours, the depayloader's, the
+  // decoder's): each becomes an RTCP PLI to the client.
+  uint64_t key_frame_requests_sent() const { return key_frame_requests_sent_.load(); }
   // When the last RTP packet arrived, in ns of std::chrono::steady_clock; 0 = none yet.
   int64_t last_packet_ns() const { return last_packet_ns_.load(); }
   std::string codec() const;
@@ -84,6 +87,7 @@ class CameraStream {
  private:
   // ---- streaming threads ----
   static GstPadProbeReturn OnDepayloaderInput(GstPad* pad, GstPadProbeInfo* info, gpointer data);
+  static GstPadProbeReturn OnKeyFrameRequest(GstPad* pad, GstPadProbeInfo* info, gpointer data);
   static GstFlowReturn OnNewSample(GstAppSink* sink, gpointer data);
   static GstPadProbeReturn OnDecoderInput(GstPad* pad, GstPadProbeInfo* info, gpointer data);
   static GstPadProbeReturn OnDecoderOutput(GstPad* pad, GstPadProbeInfo* info, gpointer data);
@@ -108,7 +112,7 @@ class CameraStream {
 
   std::atomic<int64_t> last_packet_ns_{0};
   std::atomic<uint64_t> rtp_packets_{0}, frames_decoded_{0}, frames_unmatched_{0}, frames_undecoded_{0},
-      key_frame_requests_{0};
+      key_frame_requests_{0}, key_frame_requests_sent_{0};
 };
 
 }  // namespace speakup::media

@@ -37,6 +37,7 @@
 #include "webrtc_camera_stream.h"
 #include "webrtc_data_channel.h"
 #include "webrtc_negotiation.h"
+#include "webrtc_rtp_recovery.h"
 #include "webrtc_threads.h"
 #include "webrtc_video_receiver.h"
 
@@ -115,6 +116,7 @@ class WebRtcPeer::Impl : public std::enable_shared_from_this<WebRtcPeer::Impl> {
   bool closed = false;
   Clock::time_point connected_time;
   Clock::time_point last_warning{};
+  RtpRecovery recovery_at_close;    // the recovery counters' last values, for stats() after Close()
   uint64_t undecoded_reported = 0;  // camera->frames_undecoded() at the last report
   Clock::time_point undecoded_report_time{};
 
@@ -388,6 +390,7 @@ void WebRtcPeer::Impl::Close() {
   gate.Shut();
   bus_source.reset();
   timer_source.reset();
+  recovery_at_close = ReadRtpRecovery(webrtc);  // the elements go with the pipeline
   if (pipeline) {
     gst_element_set_state(pipeline.get(), GST_STATE_NULL);
     StopEveryElement(GST_BIN(pipeline.get()));
@@ -464,6 +467,11 @@ PeerStats WebRtcPeer::stats() const {
   stats.frames_unmatched = camera.frames_unmatched();
   stats.frames_undecoded = camera.frames_undecoded();
   stats.key_frame_requests = camera.key_frame_requests();
+  stats.key_frame_requests_sent = camera.key_frame_requests_sent();
+  const RtpRecovery recovery = impl_->closed ? impl_->recovery_at_close : ReadRtpRecovery(impl_->webrtc);
+  stats.rtp_packets_lost = recovery.packets_lost;
+  stats.rtp_retransmission_requests = recovery.retransmission_requests;
+  stats.rtp_retransmitted_received = recovery.retransmitted_received;
   stats.data_sent = impl_->data_channel->sent();
   stats.data_dropped = impl_->data_channel->dropped();
   stats.annotated_frames = impl_->sender->frames();

@@ -16,6 +16,11 @@ namespace {
 
 // The decoders' own key-frame requests (on errors and losses) are at most this frequent.
 constexpr GstClockTime kMinKeyFrameInterval = 500 * GST_MSECOND;
+// The RTP session's regular RTCP interval (and so how soon a NACK or PLI can leave): see OnElementAdded.
+constexpr GstClockTime kRtcpMinInterval = 50 * GST_MSECOND;
+// rtpsession's `bandwidth` (only the RTCP share is derived from it here): large enough that the
+// share never stretches the interval beyond kRtcpMinInterval.
+constexpr double kSessionBandwidth = 2.5e6;
 
 struct CodecChain {
   const char* encoding;
@@ -40,6 +45,9 @@ const CodecChain* FindCodecChain(const std::string& encoding) {
 void WebRtcVideoReceiver::Attach(GstElement* webrtcbin) {
   pad_added_ = ConnectSignal<void(GstElement*, GstPad*)>(
       webrtcbin, "pad-added", gate_.Guard([this](GstElement*, GstPad* pad) { OnPadAdded(pad); }));
+  element_added_ = ConnectSignal<void(GstBin*, GstBin*, GstElement*)>(
+      webrtcbin, "deep-element-added",
+      gate_.Guard([this](GstBin*, GstBin*, GstElement* element) { OnElementAdded(element); }));
   new_transceiver_ = ConnectSignal<void(GstElement*, GstWebRTCRTPTransceiver*)>(
       webrtcbin, "on-new-transceiver",
       gate_.Guard([this](GstElement*, GstWebRTCRTPTransceiver* transceiver) { OnNewTransceiver(transceiver); }));
@@ -53,6 +61,21 @@ void WebRtcVideoReceiver::StopLinking() {
 void WebRtcVideoReceiver::Close() {
   pad_added_.Disconnect();
   new_transceiver_.Disconnect();
+  element_added_.Disconnect();
+}
+
+// GStreamer's RTP session follows RFC 4585's timing: feedback (NACK, PLI) goes out early at most once
+// per regular RTCP interval, and that interval was ~0.5 s here (rtcp-min-interval defaults to 5 s,
+// the session bandwidth is guessed). NACKs then wait longer than the jitter buffer's latency and
+// expire unsent: measured at 5% loss, 2 loadgen clients, 10 s: 38-77% of frames answered, gaps of
+// 1.7-3.7 s, vs 97.8% and 0.36 s with the values below (libwebrtc sends its feedback at once).
+// The cost: a receiver report every ~50 ms per session (~100 bytes each).
+void WebRtcVideoReceiver::OnElementAdded(GstElement* element) {
+  GstElementFactory* factory = gst_element_get_factory(element);
+  const char* name = factory ? gst_plugin_feature_get_name(GST_PLUGIN_FEATURE(factory)) : nullptr;
+  if (!name || std::string_view(name) != "rtpsession") return;
+  g_object_set(element, "rtcp-min-interval", static_cast<guint64>(kRtcpMinInterval), "bandwidth",
+               kSessionBandwidth, nullptr);
 }
 
 void WebRtcVideoReceiver::OnNewTransceiver(GstWebRTCRTPTransceiver* transceiver) {

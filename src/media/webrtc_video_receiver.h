@@ -50,6 +50,7 @@ class WebRtcVideoReceiver {
  private:
   // ---- GStreamer threads ----
   void OnPadAdded(GstPad* pad);
+  void OnElementAdded(GstElement* element);  // tunes the RTP session webrtcbin makes
   void OnNewTransceiver(GstWebRTCRTPTransceiver* transceiver);
   Status LinkCamera(GstPad* pad, const char* encoding, const char* depayloader, const char* decoder);
   void DrainPad(GstPad* pad);
@@ -60,7 +61,7 @@ class WebRtcVideoReceiver {
   const PostTask post_;
   CameraStream& camera_;
   const std::function<void(const std::string&)> fail_;
-  SignalConnection pad_added_, new_transceiver_;
+  SignalConnection pad_added_, new_transceiver_, element_added_;
 
   std::mutex link_mutex_;  // held while a pad-added handler changes the pipeline; the members below
   bool linking_stopped_ = false;

@@ -32,6 +32,15 @@ void Histogram::Render(std::string& out, const std::string& name, const std::str
   out += line;
 }
 
+RecoveryTotals& RecoveryTotals::operator+=(const RecoveryTotals& other) {
+  packets_lost += other.packets_lost;
+  retransmission_requests += other.retransmission_requests;
+  retransmitted_received += other.retransmitted_received;
+  key_frame_requests += other.key_frame_requests;
+  frames_undecoded += other.frames_undecoded;
+  return *this;
+}
+
 std::string Metrics::Render(const MetricsGauges& gauges, double process_cpu_seconds) const {
   std::string out;
   auto counter = [&](const char* name, const char* help, uint64_t value, const char* type = "counter") {
@@ -61,6 +70,21 @@ std::string Metrics::Render(const MetricsGauges& gauges, double process_cpu_seco
   counter("speakup_sessions_refused_total", "Clients refused because the server was full.", sessions_refused);
   counter("speakup_frames_in_total", "Decoded frames received from clients.", frames_in);
   counter("speakup_frames_processed_total", "Frames run through the face pipeline.", frames_processed);
+  const RecoveryTotals& recovery = gauges.recovery;
+  counter("speakup_rtp_packets_lost_total",
+          "Incoming RTP packets lost for good: not arrived, nor retransmitted within the jitter buffer's latency.",
+          recovery.packets_lost);
+  counter("speakup_rtp_nacks_sent_total", "Incoming RTP packets asked for again (NACK) after a gap.",
+          recovery.retransmission_requests);
+  counter("speakup_rtp_retransmitted_packets_received_total", "Retransmitted RTP packets (RTX) received.",
+          recovery.retransmitted_received);
+  counter("speakup_keyframe_requests_total",
+          "Key-frame requests (RTCP PLI) sent to clients: at the start, after a loss that could not be repaired, "
+          "on decoder errors.",
+          recovery.key_frame_requests);
+  counter("speakup_frames_undecoded_total",
+          "Frames that arrived incomplete or corrupt and were never decoded: no result is sent for them.",
+          recovery.frames_undecoded);
   counter("speakup_frames_dropped_total", "Frames replaced by a newer one before a worker took them.", frames_dropped);
   counter("speakup_results_sent_total", "Result messages sent on data channels.", results_sent);
   queue.Render(out, "speakup_queue_seconds", "Frame decoded to processing started.");

@@ -25,6 +25,18 @@ class Histogram {
   std::atomic<uint64_t> sum_us_{0};
 };
 
+// How sessions' video recovered from the network (media::PeerStats summed over every session: those
+// that ended and those running), for /metrics.
+struct RecoveryTotals {
+  uint64_t packets_lost = 0;             // RTP packets given up by the jitter buffer
+  uint64_t retransmission_requests = 0;  // packets asked for again (NACK)
+  uint64_t retransmitted_received = 0;   // retransmitted packets (RTX) that arrived
+  uint64_t key_frame_requests = 0;       // key-frame requests (PLI) sent to clients
+  uint64_t frames_undecoded = 0;         // frames that arrived incomplete or corrupt: no result for them
+
+  RecoveryTotals& operator+=(const RecoveryTotals& other);
+};
+
 // What /metrics shows besides the counters, read on the main loop when it is asked for.
 struct MetricsGauges {
   size_t active_sessions = 0;   // sessions that have offered
@@ -35,6 +47,7 @@ struct MetricsGauges {
   size_t capacity = 0;          // sessions the node takes at most (--max-sessions)
   bool draining = false;        // SIGTERM received: no new sessions
   bool ready = false;           // admits a session now (/readyz 200)
+  RecoveryTotals recovery;      // counters, kept by the server over sessions that come and go
 };
 
 // CPU time spent per stage of a frame, summed over all sessions (microseconds; CPU of the thread that

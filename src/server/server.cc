@@ -110,6 +110,7 @@ struct Server::Impl {
   SessionContext context;
   IceConfig ice;
   Metrics metrics;
+  RecoveryTotals closed_recovery;  // main loop: the recovery counters of sessions that ended
   media::GObjectPtr<SoupServer> soup;
   std::unique_ptr<FrontDoor> front_door;
   media::MainLoopPtr loop;
@@ -192,6 +193,8 @@ struct Server::Impl {
     gauges.capacity = static_cast<size_t>(std::max(0, max_sessions));
     gauges.draining = draining;
     gauges.ready = !NotReady();
+    gauges.recovery = closed_recovery;
+    for (const auto& [id, session] : sessions) gauges.recovery += session->Recovery();
     return gauges;
   }
   // Sessions that have not offered do not hold capacity, but each holds a socket: past the
@@ -449,6 +452,7 @@ Expected<std::unique_ptr<Server>> Server::Create(const ServerOptions& options) {
     auto it = raw->sessions.find(id);
     if (it == raw->sessions.end()) return;
     if (raw->front_door) raw->front_door->SessionClosed(it->second->connection());
+    raw->closed_recovery += it->second->Recovery();
     raw->sessions.erase(it);
     raw->ScheduleTrim();
     if (raw->draining && raw->sessions.empty()) raw->EndDrain();  // the last client left: nothing to wait for

@@ -391,6 +391,20 @@ void Session::TooLarge() {
   Close("the client sent a message over the size limit", SOUP_WEBSOCKET_CLOSE_TOO_BIG);
 }
 
+namespace {
+RecoveryTotals RecoveryOf(const media::PeerStats& stats) {
+  return {.packets_lost = stats.rtp_packets_lost,
+          .retransmission_requests = stats.rtp_retransmission_requests,
+          .retransmitted_received = stats.rtp_retransmitted_received,
+          .key_frame_requests = stats.key_frame_requests_sent,
+          .frames_undecoded = stats.frames_undecoded};
+}
+}  // namespace
+
+RecoveryTotals Session::Recovery() const {
+  return peer_ ? RecoveryOf(peer_->stats()) : recovery_at_close_;  // peer_ is set and cleared on this loop
+}
+
 void Session::Close(const std::string& reason, gushort code, bool reconnect) {
   if (closed_) return;
   auto self = shared_from_this();  // the server's map may drop its reference below
@@ -412,7 +426,10 @@ void Session::Close(const std::string& reason, gushort code, bool reconnect) {
     }
     // Here on the main loop, as WebRtcPeer wants; a worker still sending on it gets errors, and
     // may drop the last reference (a closed peer's destructor does nothing more).
-    if (peer) peer->Close();
+    if (peer) {
+      peer->Close();
+      recovery_at_close_ = RecoveryOf(peer->stats());
+    }
   }
   {
     std::lock_guard lock(slot_mutex_);

@@ -52,6 +52,8 @@ class Session : public Job, public std::enable_shared_from_this<Session> {
   uint64_t connection() const { return connection_; }
   bool offered() const { return offered_; }  // main loop
   Clock::time_point started() const { return started_; }
+  // Main loop: how this session's video recovered from the network so far (after Close(): in all).
+  RecoveryTotals Recovery() const;
 
   // Main loop. Takes a reference to the connection and starts the session (welcome message).
   void Start(SoupWebsocketConnection* connection);
@@ -103,6 +105,7 @@ class Session : public Job, public std::enable_shared_from_this<Session> {
   std::mutex peer_mutex_;  // guards peer_ itself (set and cleared on the main loop, copied by workers)
   std::shared_ptr<media::WebRtcPeer> peer_;
   std::string peer_error_;  // the peer's last error, main loop
+  RecoveryTotals recovery_at_close_;  // main loop
   SessionIce ice_;          // this session's ICE servers and TURN credentials (made at welcome)
 
   // Options: set on the main loop, picked up by the worker before its next frame.

@@ -71,6 +71,16 @@ struct LoadOptions {
   // (the signaling socket closed while it streamed) connects again, after 0.1-0.5 s, to the same URL:
   // behind a balancer, to another node. Its report then spans all its connections.
   bool reconnect = false;
+  // A lossy, delaying path on each client's send side (GStreamer's netsim between webrtcbin's RTP
+  // session and its DTLS transport, so retransmissions cross it too); RTCP is not impaired.
+  // loss_pct in [0, 100): the chance each RTP packet is lost, drawn from `seed` (and the client's
+  // id), so a run with the same seed loses the same packets. delay_ms in [0, 10000]; jitter_ms in
+  // [0, delay_ms]: each packet's delay is uniform in [delay - jitter, delay + jitter] (not seeded),
+  // packets keep their order (a queue, not a reordering path).
+  double loss_pct = 0;
+  int delay_ms = 0;
+  int jitter_ms = 0;
+  uint64_t seed = 1;
   // Called on the run's thread when the measured window opens (true) and closes (false), e.g. to
   // read the server's CPU time over exactly that window.
   std::function<void(bool opened)> on_window;
@@ -96,6 +106,9 @@ struct ClientReport {
   bool bye_reconnect = false;       // the bye asked the client to connect again (a draining server)
   int reconnects = 0;               // connections after the first (LoadOptions::reconnect)
   double max_gap_ms = 0;            // the longest time in the measured window without a result
+  uint64_t keyframes_on_request = 0;  // key frames sent because the server asked (RTCP PLI), whole run
+  uint64_t path_packets = 0;        // RTP packets (retransmissions too) into the lossy path (--loss), whole run
+  uint64_t path_dropped = 0;        // of those, lost on the path
 };
 
 struct LoadReport {
@@ -106,6 +119,9 @@ struct LoadReport {
   uint64_t faces = 0, faces_with_blendshapes = 0;
   int clients_streamed = 0;
   LatencySummary latency;  // over every result of every client
+  double max_gap_ms = 0;   // the longest time without a result of any one streaming client
+  uint64_t path_packets = 0, path_dropped = 0;  // the lossy path (--loss), every client
+  uint64_t keyframes_on_request = 0;            // every client's
   std::vector<ClientReport> per_client;
 
   double answered_fraction() const { return frames_sent ? static_cast<double>(results) / frames_sent : 0; }

@@ -130,7 +130,15 @@ struct PeerStats {
   uint64_t frames_decoded = 0;    // frames handed to on_frame
   uint64_t frames_unmatched = 0;  // frames whose RTP timestamp had to be guessed (should stay 0)
   uint64_t frames_undecoded = 0;  // frames that arrived but never left the decoder (corrupt, incomplete)
-  uint64_t key_frame_requests = 0;
+  uint64_t key_frame_requests = 0;       // asked for by the owner (RequestKeyFrame) and at the start
+  // Every key-frame request (RTCP PLI) sent to the client: the ones above, the depayloader's after a
+  // loss it could not repair, the decoder's on errors.
+  uint64_t key_frame_requests_sent = 0;
+  // Recovery from the path (webrtcbin's jitter buffer and RTX receiver): call stats() on the peer's
+  // main context (where Close() runs) for these; after Close(), the values at the close.
+  uint64_t rtp_packets_lost = 0;             // given up: never arrived, nor retransmitted in time
+  uint64_t rtp_retransmission_requests = 0;  // packets asked for again (NACK)
+  uint64_t rtp_retransmitted_received = 0;   // retransmitted packets (RTX) that arrived
   uint64_t data_sent = 0;         // messages sent on the data channel
   uint64_t data_dropped = 0;      // messages dropped: channel not open or congested
   uint64_t annotated_frames = 0;  // frames pushed by SendAnnotatedFrame
