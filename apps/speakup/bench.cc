@@ -37,6 +37,7 @@ CLI::App* e2e_command = nullptr;
 CLI::App* stream_cost_command = nullptr;
 CLI::App* cluster_command = nullptr;
 CLI::App* capacity_command = nullptr;
+CLI::App* network_command = nullptr;
 int e2e_seconds = 20;
 std::string e2e_model = "mesh";
 std::string e2e_views = "2d";
@@ -93,6 +94,9 @@ CLI::App* AddBenchCommand(CLI::App& app) {
   cluster_command = bench->add_subcommand("cluster", "Three nodes behind HAProxy with reconnecting clients: spread, "
                                                      "rolling restart, failover");
   AddClusterOptions(cluster_command);
+  network_command = bench->add_subcommand("network", "loadgen clients through loss, jitter, a TURN relay and a "
+                                                     "600 kbit/s uplink: frames answered, latency, gaps, bitrate");
+  AddNetworkOptions(network_command);
   return bench;
 }
 
@@ -189,6 +193,7 @@ int RunBench(const char* self) {
   if (stream_cost_command->parsed()) return RunStreamCostBench();
   if (cluster_command->parsed()) return RunClusterBench();
   if (capacity_command->parsed()) return RunCapacityBench();
+  if (network_command->parsed()) return RunNetworkBench();
   std::vector<Result> results;
   for (const std::string& name : options.models) {
     auto model = engine::Model::Load(options.models_dir + "/" + name + ".tflite");

@@ -13,6 +13,9 @@ int RunCapacityBench();
 // `speakup bench cluster` (bench_cluster.cc).
 void AddClusterOptions(CLI::App* command);
 int RunClusterBench();
+// `speakup bench network` (bench_network.cc).
+void AddNetworkOptions(CLI::App* command);
+int RunNetworkBench();
 // `speakup bench stream-cost` (bench_stream_cost.cc).
 void AddStreamCostOptions(CLI::App* command);
 int RunStreamCostBench();
