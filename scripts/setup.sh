@@ -62,6 +62,9 @@ haproxy
 mmdebstrap
 podman
 runc
+iproute2
+nftables
+util-linux
 '
 # build-essential cmake pkg-config: the build. clang libclang-rt-14-dev: libFuzzer, sanitizers.
 # libxnnpack-dev libflatbuffers-dev flatbuffers-compiler libfp16-dev libpthreadpool-dev
@@ -78,7 +81,9 @@ runc
 # service is not used: setup stops and disables it when it installs the package). haproxy: the
 # balancer of tests/e2e/haproxy_cluster.mjs, run with deploy/haproxy.cfg (its service likewise).
 # mmdebstrap podman runc: the container image (deploy/image/build.sh) and its test. python3-yaml: the
-# Kubernetes manifests' test (tests/scripts/deploy_configs_test.sh).
+# Kubernetes manifests' test (tests/scripts/deploy_configs_test.sh). iproute2 nftables util-linux:
+# the network tests and `bench network` make their own network namespace (unshare -n), shape its
+# loopback (tc) and mark or block the media's packets (nft).
 # ---------------------------------------------------------------------------------------------
 
 dry_run=0
