@@ -1,7 +1,7 @@
 // What a browser and the server agree on for surviving a lossy path, with headless Chromium and a
 // real `speakup serve`: the server's answer keeps, for the video codec it picked, NACK and PLI
-// feedback and an RTX payload type (apt=) that Chromium offered, and Chromium answers the server's
-// key-frame requests (its outbound-rtp stats count the PLIs received). The repair itself under loss is
+// feedback and an RTX payload type (apt=) that Chromium offered, and Chromium receives the server's
+// key-frame requests (its outbound-rtp stats count the PLIs and FIRs received). The repair itself under loss is
 // tests/e2e/loadgen_network.mjs (Chromium's own path cannot be made lossy here: no netem qdisc).
 //   node tests/e2e/browser_recovery.mjs   (env SPEAKUP_BIN = the speakup program; run from the repo root)
 import fs from 'node:fs';
@@ -54,10 +54,14 @@ try {
     const stats = await window.client.peerConnection.getStats();
     let found = null;
     stats.forEach((r) => { if (r.type === 'outbound-rtp' && r.kind === 'video') found = r; });
-    return found && { pliCount: found.pliCount, nackCount: found.nackCount, keyFramesEncoded: found.keyFramesEncoded };
+    return found && { pliCount: found.pliCount, firCount: found.firCount, nackCount: found.nackCount,
+      keyFramesEncoded: found.keyFramesEncoded };
   });
   console.log(`Chromium outbound-rtp: ${JSON.stringify(outbound)}`);
-  check('Chromium received the server\'s key-frame requests (PLI)', (outbound?.pliCount ?? 0) >= 1, JSON.stringify(outbound));
+  // GStreamer's RTP session sends a FIR instead of a PLI when the request asks for all headers (ours
+  // do) and the browser offered "ccm fir", as Chromium does.
+  check('Chromium received the server\'s key-frame requests (PLI or FIR)',
+    (outbound?.pliCount ?? 0) + (outbound?.firCount ?? 0) >= 1, JSON.stringify(outbound));
   check('no page errors', problems.length === 0, JSON.stringify(problems));
 } finally {
   await stopServer(server);
