@@ -51,6 +51,9 @@ RtpTimestampMap::Match RtpTimestampMap::Take(GstClockTime pts) {
     previous = it->second;
   }
   times_.erase(times_.begin(), end);
+  // Later packets of this frame (when it was found) go too: with jitter or a retransmission one frame's packets carry
+  // different PTS, and left behind they would count as a frame that never decoded.
+  if (match.exact) std::erase_if(times_, [&](const auto& entry) { return entry.second == match.rtp_time; });
   return match;
 }
 

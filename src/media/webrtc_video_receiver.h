@@ -50,7 +50,7 @@ class WebRtcVideoReceiver {
  private:
   // ---- GStreamer threads ----
   void OnPadAdded(GstPad* pad);
-  void OnElementAdded(GstElement* element);  // tunes the RTP session webrtcbin makes
+  void OnElementAdded(GstElement* element);  // tunes the RTP session and jitter buffer webrtcbin makes
   void OnNewTransceiver(GstWebRTCRTPTransceiver* transceiver);
   Status LinkCamera(GstPad* pad, const char* encoding, const char* depayloader, const char* decoder);
   void DrainPad(GstPad* pad);

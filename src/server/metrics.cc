@@ -79,8 +79,8 @@ std::string Metrics::Render(const MetricsGauges& gauges, double process_cpu_seco
   counter("speakup_rtp_retransmitted_packets_received_total", "Retransmitted RTP packets (RTX) received.",
           recovery.retransmitted_received);
   counter("speakup_keyframe_requests_total",
-          "Key-frame requests (RTCP PLI) sent to clients: at the start, after a loss that could not be repaired, "
-          "on decoder errors.",
+          "Key-frame requests made for clients' video (at the start, after a loss that could not be repaired, on "
+          "decoder errors); the RTP session merges close ones into one RTCP PLI/FIR.",
           recovery.key_frame_requests);
   counter("speakup_frames_undecoded_total",
           "Frames that arrived incomplete or corrupt and were never decoded: no result is sent for them.",

@@ -42,6 +42,27 @@ TEST(RtpTimestampMap, FramesThatNeverLeftTheDecoderAreCountedOnceEach) {
   EXPECT_EQ(map.size(), 0u);
 }
 
+TEST(RtpTimestampMap, ALaterPacketOfTheLastFrameIsNoFrameOfItsOwn) {
+  // With jitter (or a retransmission) one frame's packets carry different PTS, and the frame leaves
+  // the decoder with its first packet's: the later ones are still the frame already taken.
+  RtpTimestampMap map;
+  map.Add(100, 3000);
+  map.Add(140, 3000);  // the same frame, late
+  map.Add(133, 6000);
+  map.Add(170, 6000);
+  map.Add(233, 9000);
+  RtpTimestampMap::Match match = map.Take(100);
+  EXPECT_EQ(match.rtp_time, 3000u);
+  EXPECT_EQ(match.skipped, 0u);
+  match = map.Take(133);
+  EXPECT_EQ(match.rtp_time, 6000u);
+  EXPECT_EQ(match.skipped, 0u);
+  match = map.Take(233);  // 140 (3000) and 170 (6000): both frames were decoded
+  EXPECT_EQ(match.rtp_time, 9000u);
+  EXPECT_EQ(match.skipped, 0u);
+  EXPECT_EQ(map.size(), 0u);
+}
+
 TEST(RtpTimestampMap, AnUnknownPtsTakesTheNearestOlderEntryElseTheNextNewer) {
   RtpTimestampMap map;
   map.Add(100, 3000);
