@@ -103,8 +103,10 @@ try {
     // Each session asks once at its start; more are the ones a loss caused.
     check('25% loss: the clients sent key frames on request beyond the first ones',
       report.keyframes_on_request > clients, `${report.keyframes_on_request}`);
-    check('25% loss: some frames were undecodable and got no result', grew.speakup_frames_undecoded_total > 0 ||
-      grew.speakup_rtp_packets_lost_total > 0, JSON.stringify(grew));
+    // Whether any frame stays unrepaired at 25% is chance (retransmissions usually repair them all),
+    // so it is reported, not required; a result for a frame never sent is checked below.
+    console.log(`25% loss: ${grew.speakup_frames_undecoded_total} frames undecodable, ` +
+      `${grew.speakup_rtp_packets_lost_total} packets lost for good`);
     check('25% loss: results kept coming (no gap over 2 s)', report.max_gap_ms <= 2000, `${report.max_gap_ms} ms`);
     check('25% loss: at least half the frames answered', report.answered >= 0.5, `${report.answered}`);
     check('25% loss: no result for a frame never sent', report.bad_results === 0, `${report.bad_results}`);
