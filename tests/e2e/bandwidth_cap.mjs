@@ -65,8 +65,10 @@ const browser = await launch({ loopback: true, problems, extra: [`--use-file-for
 // Once a second: the camera's sent bytes (payload + RTP headers), the browser's estimate and the
 // results received, from the page's RTCPeerConnection and its session.
 const sample = (page) => page.evaluate(async () => {
-  const stats = await window.client.peerConnection.getStats();
   const out = { at: performance.now(), bytes: 0, estimate: null, width: 0, fps: 0, limitation: '', results: window.session.results };
+  const connection = window.client.peerConnection;  // null until the server's welcome
+  if (!connection) return out;
+  const stats = await connection.getStats();
   stats.forEach((r) => {
     if (r.type === 'outbound-rtp' && r.kind === 'video') {
       out.bytes += (r.bytesSent ?? 0) + (r.headerBytesSent ?? 0);
