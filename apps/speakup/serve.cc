@@ -57,7 +57,7 @@ CLI::App* AddServeCommand(CLI::App& app) {
   serve->add_option_function<std::string>(
            "--congestion-feedback", [](const std::string& value) { options.congestion_feedback = value == "on"; },
            "on: send clients transport-wide congestion feedback, so a browser's camera bitrate follows what the path "
-           "carries; off: none, the bitrate pinned to 600-3000 kbit/s (for comparison)")
+           "carries; off: none, the bitrate pinned to 600-2000 kbit/s (for comparison)")
       ->check(CLI::IsMember({"on", "off"}))
       ->default_str("on");
   serve->add_option("--metrics-token", options.metrics_token,

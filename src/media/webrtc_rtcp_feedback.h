@@ -1,6 +1,7 @@
 // Counts the congestion feedback a peer sends the client: RTCP transport-wide congestion control
 // feedback (RTPFB, PT 205 FMT 15) that webrtcbin's RTP session writes once the offer negotiated
-// transport-cc and the transport-wide-cc header extension (see RemoveCongestionFeedback).
+// transport-cc and the answer the transport-wide-cc header extension (RemoveCongestionFeedback,
+// AnswerTransportWideCc).
 //
 // The count comes from a buffer probe on the RTCP that rtpbin (inside webrtcbin) sends, before
 // SRTP, so it shows what really goes out, not what the SDP promised. The probe holds its own

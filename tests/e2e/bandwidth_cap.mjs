@@ -10,7 +10,7 @@
 //     arriving every second, and the server counts the feedback it sends
 //     (speakup_rtcp_congestion_feedback_total);
 //   - the control: the same cap against `--congestion-feedback off` (no feedback, bitrate pinned to
-//     600-3000 kbit/s) never settles under it: its 3 s averages stay above the cap.
+//     600-2000 kbit/s) never settles under it: its 3 s averages stay above the cap.
 //   node tests/e2e/bandwidth_cap.mjs   (env SPEAKUP_BIN = the speakup program; run from the repo root, as root)
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';

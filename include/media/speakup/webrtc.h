@@ -92,7 +92,7 @@ struct WebRtcOptions {
   bool require_data_channel = true;
   // Transport-wide congestion control feedback (TWCC) on the camera: negotiated when the client
   // offers it, and sent by webrtcbin's RTP session, so the client's encoder follows what the path
-  // carries. false: stripped from the offer and the camera's bitrate pinned to 600-3000 kbit/s
+  // carries. false: stripped from the offer and the camera's bitrate pinned to 600-2000 kbit/s
   // instead (the behaviour before feedback, for comparison; a thin uplink then just loses packets).
   bool congestion_feedback = true;
   // Each transport-wide feedback packet sent is also counted here (a counter shared by peers, e.g.
