@@ -25,8 +25,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 
@@ -285,7 +287,13 @@ Status WebRtcPeer::Impl::Build() {
 
   negotiation->Attach();
   feedback = std::make_unique<RtcpFeedbackCounter>(gate, options.congestion_feedback_total);
-  if (!feedback->Attach(webrtc)) return Status::Error("webrtcbin holds no rtpbin (unexpected GStreamer version)");
+  // Only a metric depends on it: a webrtcbin without rtpbin (another GStreamer) still serves.
+  static std::once_flag warned;
+  if (!feedback->Attach(webrtc)) {
+    std::call_once(warned, [] {
+      std::fprintf(stderr, "speakup: webrtcbin holds no rtpbin: congestion feedback is not counted\n");
+    });
+  }
   data_channel->Attach(webrtc);
   receiver->Attach(webrtc);
   if (options.annotated_video) SPEAKUP_RETURN_IF_ERROR(sender->Build(GST_BIN(pipeline.get())));
