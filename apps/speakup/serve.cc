@@ -54,6 +54,12 @@ CLI::App* AddServeCommand(CLI::App& app) {
                     "Most open client connections (0: from the open-file limit, which serve raises to its maximum)")
       ->check(CLI::Range(0, 1000000))
       ->capture_default_str();
+  serve->add_option_function<std::string>(
+           "--congestion-feedback", [](const std::string& value) { options.congestion_feedback = value == "on"; },
+           "on: send clients transport-wide congestion feedback, so a browser's camera bitrate follows what the path "
+           "carries; off: none, the bitrate pinned to 600-2000 kbit/s (for comparison)")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->default_str("on");
   serve->add_option("--metrics-token", options.metrics_token,
                     "Token /metrics needs (Authorization: Bearer ...); without it, --token is needed if given");
   serve->add_option("--ice-server", options.ice_servers,

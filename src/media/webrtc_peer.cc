@@ -13,6 +13,7 @@
 //   CameraStream           the PTS -> RTP timestamp map, decoded frames, key-frame requests
 //   WebRtcAnnotatedSender  the annotated video: appsrc -> vp8enc -> rtpvp8pay -> webrtcbin
 //   WebRtcDataChannel      the client's data channel
+//   RtcpFeedbackCounter    counts the congestion feedback (TWCC) rtpbin sends the client
 //
 // Threads: see webrtc.h and webrtc_threads.h. Signal handlers run on GStreamer threads through the
 // HandlerGate; they copy what they need and post a task to the peer's main context (PostTask).
@@ -24,8 +25,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 
@@ -37,6 +40,7 @@
 #include "webrtc_camera_stream.h"
 #include "webrtc_data_channel.h"
 #include "webrtc_negotiation.h"
+#include "webrtc_rtcp_feedback.h"
 #include "webrtc_rtp_recovery.h"
 #include "webrtc_threads.h"
 #include "webrtc_video_receiver.h"
@@ -128,6 +132,7 @@ class WebRtcPeer::Impl : public std::enable_shared_from_this<WebRtcPeer::Impl> {
   std::unique_ptr<WebRtcAnnotatedSender> sender;
   std::unique_ptr<WebRtcDataChannel> data_channel;
   std::unique_ptr<WebRtcNegotiation> negotiation;
+  std::unique_ptr<RtcpFeedbackCounter> feedback;
 };
 
 namespace {
@@ -283,6 +288,14 @@ Status WebRtcPeer::Impl::Build() {
   negotiation = std::make_unique<WebRtcNegotiation>(webrtc, options, gate, post, std::move(negotiation_events));
 
   negotiation->Attach();
+  feedback = std::make_unique<RtcpFeedbackCounter>(gate, options.congestion_feedback_total);
+  // Only a metric depends on it: a webrtcbin without rtpbin (another GStreamer) still serves.
+  static std::once_flag warned;
+  if (!feedback->Attach(webrtc)) {
+    std::call_once(warned, [] {
+      std::fprintf(stderr, "speakup: webrtcbin holds no rtpbin: congestion feedback is not counted\n");
+    });
+  }
   data_channel->Attach(webrtc);
   receiver->Attach(webrtc);
   if (options.annotated_video) SPEAKUP_RETURN_IF_ERROR(sender->Build(GST_BIN(pipeline.get())));
@@ -402,6 +415,7 @@ void WebRtcPeer::Impl::Close() {
   if (receiver) receiver->Close();
   if (negotiation) negotiation->Close();
   if (sender) sender->Close();
+  if (feedback) feedback->Detach();
   webrtc = nullptr;
   pipeline.reset();
 }
@@ -475,6 +489,7 @@ PeerStats WebRtcPeer::stats() const {
   stats.data_sent = impl_->data_channel->sent();
   stats.data_dropped = impl_->data_channel->dropped();
   stats.annotated_frames = impl_->sender->frames();
+  stats.congestion_feedback = impl_->feedback ? impl_->feedback->sent() : 0;
   stats.codec = camera.codec();
   return stats;
 }

@@ -247,29 +247,68 @@ void KeepDecodableCodecs(GstSDPMessage* message, unsigned mline) {
   }
 }
 
-void RemoveCongestionFeedback(GstSDPMessage* message) {
+void RemoveCongestionFeedback(GstSDPMessage* message, bool keep_transport_cc) {
   for (guint m = 0; m < gst_sdp_message_medias_len(message); ++m) {
     auto* media = const_cast<GstSDPMedia*>(gst_sdp_message_get_media(message, m));
     for (guint i = gst_sdp_media_attributes_len(media); i-- > 0;) {
       const GstSDPAttribute* attribute = gst_sdp_media_get_attribute(media, i);
       if (!attribute || !attribute->key || !attribute->value) continue;
       const std::string_view key = attribute->key, value = attribute->value;
-      const bool feedback = key == "rtcp-fb" && (value.find("transport-cc") != std::string_view::npos ||
-                                                 value.find("goog-remb") != std::string_view::npos);
-      const bool extension = key == "extmap" && value.find("transport-wide-cc") != std::string_view::npos;
-      if (feedback || extension) gst_sdp_media_remove_attribute(media, i);
+      const bool remb = key == "rtcp-fb" && value.find("goog-remb") != std::string_view::npos;
+      const bool transport_cc = (key == "rtcp-fb" && value.find("transport-cc") != std::string_view::npos) ||
+                                (key == "extmap" && value.find("transport-wide-cc") != std::string_view::npos);
+      if (remb || (transport_cc && !keep_transport_cc)) gst_sdp_media_remove_attribute(media, i);
     }
+  }
+}
+
+bool AnswerTransportWideCc(const GstSDPMessage* offer, GstSDPMessage* answer, unsigned mline) {
+  if (mline >= gst_sdp_message_medias_len(offer) || mline >= gst_sdp_message_medias_len(answer)) return false;
+  const GstSDPMedia* offered = gst_sdp_message_get_media(offer, mline);
+  auto* media = const_cast<GstSDPMedia*>(gst_sdp_message_get_media(answer, mline));
+  auto is_extension = [](const char* value) {
+    return value && std::string_view(value).find(kTransportWideCcUri) != std::string_view::npos;
+  };
+  for (guint n = 0;; ++n) {
+    const char* extmap = gst_sdp_media_get_attribute_val_n(media, "extmap", n);
+    if (!extmap) break;
+    if (is_extension(extmap)) return true;  // webrtcbin answered it itself
+  }
+  bool feedback = false;
+  for (guint n = 0;; ++n) {
+    const char* rtcp_fb = gst_sdp_media_get_attribute_val_n(media, "rtcp-fb", n);
+    if (!rtcp_fb) break;
+    feedback = feedback || std::string_view(rtcp_fb).find("transport-cc") != std::string_view::npos;
+  }
+  if (!feedback) return false;
+  for (guint n = 0;; ++n) {
+    const char* extmap = gst_sdp_media_get_attribute_val_n(offered, "extmap", n);
+    if (!extmap) return false;
+    if (!is_extension(extmap)) continue;
+    // "<id>[/<direction>] <uri> ...": answered with the offer's id, as the client numbers it.
+    char* end = nullptr;
+    const long id = std::strtol(extmap, &end, 10);
+    if (end == extmap || id < 1 || id > 255) return false;
+    const std::string value = std::to_string(id) + " " + std::string(kTransportWideCcUri);
+    gst_sdp_media_add_attribute(media, "extmap", value.c_str());
+    return true;
   }
 }
 
 void AskForBitrate(GstSDPMessage* answer, unsigned mline, int min_kbps, int start_kbps, int max_kbps) {
   if (mline >= gst_sdp_message_medias_len(answer)) return;
   auto* media = const_cast<GstSDPMedia*>(gst_sdp_message_get_media(answer, mline));
-  const std::string parameters = "x-google-min-bitrate=" + std::to_string(min_kbps) +
-                                 ";x-google-start-bitrate=" + std::to_string(start_kbps) +
-                                 ";x-google-max-bitrate=" + std::to_string(max_kbps);
+  std::string parameters;
+  auto add = [&parameters](const char* name, int kbps) {
+    if (kbps <= 0) return;
+    if (!parameters.empty()) parameters += ';';
+    parameters.append(name).append("=").append(std::to_string(kbps));
+  };
+  add("x-google-min-bitrate", min_kbps);
+  add("x-google-start-bitrate", start_kbps);
+  add("x-google-max-bitrate", max_kbps);
   for (const Codec& codec : CodecsOf(media)) {
-    if (!IsDecodableCodec(codec.name)) continue;
+    if (!IsDecodableCodec(codec.name) || parameters.empty()) continue;
     const std::string prefix = std::to_string(codec.payload) + " ";
     bool extended = false;
     for (guint i = 0; i < gst_sdp_media_attributes_len(media); ++i) {
@@ -285,7 +324,7 @@ void AskForBitrate(GstSDPMessage* answer, unsigned mline, int min_kbps, int star
     }
     if (!extended) gst_sdp_media_add_attribute(media, "fmtp", (prefix + parameters).c_str());
   }
-  gst_sdp_media_add_bandwidth(media, "AS", static_cast<guint>(max_kbps));
+  if (max_kbps > 0) gst_sdp_media_add_bandwidth(media, "AS", static_cast<guint>(max_kbps));
 }
 
 Expected<std::string> NormalizeCandidate(const std::string& candidate) {

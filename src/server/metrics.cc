@@ -87,6 +87,9 @@ std::string Metrics::Render(const MetricsGauges& gauges, double process_cpu_seco
           recovery.frames_undecoded);
   counter("speakup_frames_dropped_total", "Frames replaced by a newer one before a worker took them.", frames_dropped);
   counter("speakup_results_sent_total", "Result messages sent on data channels.", results_sent);
+  counter("speakup_rtcp_congestion_feedback_total",
+          "RTCP transport-wide congestion feedback packets (PT 205, FMT 15) sent to clients' browsers.",
+          congestion_feedback_sent->load());
   queue.Render(out, "speakup_queue_seconds", "Frame decoded to processing started.");
   detect.Render(out, "speakup_detect_seconds", "Face detection per frame (0 when tracking).");
   landmarks.Render(out, "speakup_landmarks_seconds", "Warp and landmarks (and blendshapes) per frame.");

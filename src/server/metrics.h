@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstddef>
+#include <memory>
 #include <string>
 
 namespace speakup::server {
@@ -69,6 +70,9 @@ struct Metrics {
   // headers), failed accepts (out of descriptors).
   std::atomic<uint64_t> connections_refused{0}, requests_refused{0}, accept_errors{0};
   std::atomic<uint64_t> frames_in{0}, frames_processed{0}, frames_dropped{0}, results_sent{0};
+  // RTCP transport-wide congestion feedback packets sent to clients (shared with every session's
+  // WebRTC peer, media::WebRtcOptions::congestion_feedback_total).
+  std::shared_ptr<std::atomic<uint64_t>> congestion_feedback_sent = std::make_shared<std::atomic<uint64_t>>(0);
   Histogram queue, detect, landmarks, geometry, total;
   Histogram decode, convert;  // CPU per frame of the video decoder and of the conversion to RGB
   StageCpu cpu;

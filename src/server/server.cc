@@ -447,6 +447,8 @@ Expected<std::unique_ptr<Server>> Server::Create(const ServerOptions& options) {
   impl->context.offer_timeout = std::chrono::milliseconds(options.connect_timeout_ms);
   impl->context.webrtc.connect_timeout_ms = options.connect_timeout_ms;
   impl->context.webrtc.media_timeout_ms = options.silence_timeout_ms;
+  impl->context.webrtc.congestion_feedback = options.congestion_feedback;
+  impl->context.webrtc.congestion_feedback_total = impl->metrics.congestion_feedback_sent;
   Impl* raw = impl.get();
   impl->context.on_closed = [raw](const std::string& id) {
     auto it = raw->sessions.find(id);

@@ -1,6 +1,7 @@
 // The browser client in Firefox (Debian's firefox-esr, driven by npm puppeteer-core over WebDriver
 // BiDi; never a downloaded browser) against `speakup serve`: connects, gets a result for most frames,
-// measures the round trip per result, changes options, and frees its session when the tab closes.
+// measures the round trip per result, gets transport-wide congestion feedback, changes options, and
+// frees its session when the tab closes.
 // Firefox's fake camera is a synthetic pattern, not a face, so faces are not checked here (the
 // Chromium test does that with a real face video).
 //   node tests/e2e/firefox_e2e.mjs   (env SPEAKUP_BIN = the speakup program)
@@ -8,7 +9,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 
 import { checker } from '../../web/test/checks.mjs';
-import { sessionCount, sleep, startServer, stopServer, waitForSessions } from './speakup_server.mjs';
+import { metrics, sessionCount, sleep, startServer, stopServer, waitForSessions } from './speakup_server.mjs';
 
 const require = createRequire(new URL('../../web/package.json', import.meta.url));
 const puppeteer = require('puppeteer-core');
@@ -16,7 +17,7 @@ const FIREFOX = process.env.SPEAKUP_FIREFOX ?? '/usr/bin/firefox-esr';
 const bin = process.env.SPEAKUP_BIN;
 if (!bin) throw new Error('set SPEAKUP_BIN to the speakup program');
 if (!fs.existsSync(FIREFOX)) throw new Error(`no Firefox at ${FIREFOX} (apt-get install firefox-esr)`);
-const { check, finish } = checker('firefox_e2e', 120000);
+const { check, finish } = checker('firefox_e2e', 160000);
 
 // What the server logs on stderr shows in this test's output as it comes.
 const server = await startServer(bin, ['--threads', '2'], { echo: true });
@@ -45,8 +46,22 @@ try {
   const sent = after.sent - before.sent, results = after.results - before.results;
   check('frames are sent', sent >= 75, `${sent} in 5 s`);
   check('results arrive for most frames', results >= 0.9 * sent, `${results} results for ${sent} frames`);
-  const result = await page.evaluate(() => window.speakup.lastResultPlain());
-  check('results decode (frame size 640x480)', result.width === 640 && result.height === 480, `${result.width}x${result.height}`);
+  // Firefox ignores x-google-start-bitrate: following the congestion feedback from its own start rate
+  // (300 kbit/s) it sends 320x240, then 480x360, and 640x480 once its estimate allows (~15 s here).
+  let result = null;
+  const sizes = [];
+  for (let i = 0; i < 40; i++) {
+    result = await page.evaluate(() => window.speakup.lastResultPlain());
+    if (sizes.at(-1) !== `${result.width}x${result.height}`) sizes.push(`${result.width}x${result.height}`);
+    if (result.width === 640 && result.height === 480) break;
+    await sleep(1000);
+  }
+  check('results decode at the camera\'s full size (640x480) once Firefox\'s bitrate allows it',
+    result.width === 640 && result.height === 480, sizes.join(' -> '));
+  check('every size seen is the camera\'s 4:3', sizes.every((size) => {
+    const [w, h] = size.split('x').map(Number);
+    return w * 3 === h * 4;
+  }), sizes.join(' '));
   const latency = await page.evaluate(() => ({ method: window.speakup.latencyMethod, ...window.speakup.stats.latency }));
   check('round-trip latency is measured per result', latency.method !== 'none' && latency.count > 50 && latency.p50 > 0,
     JSON.stringify(latency));

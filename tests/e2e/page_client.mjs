@@ -5,13 +5,13 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
-// The fake camera: the face video as MJPEG, repeated to last ~30 s (Chromium does not loop it).
-export function fakeCameraFile(dir) {
+// The fake camera: the face video as MJPEG, repeated `repeats` times (8: ~30 s; Chromium does not loop it).
+export function fakeCameraFile(dir, repeats = 8) {
   const once = path.join(dir, 'once.mjpeg');
   const file = path.join(dir, 'face.mjpeg');
   execFileSync('gst-launch-1.0', ['-q', 'filesrc', 'location=tests/data/video/face_motion.mp4', '!', 'decodebin', '!',
     'videoconvert', '!', 'jpegenc', 'quality=85', '!', 'filesink', `location=${once}`]);
-  fs.writeFileSync(file, Buffer.concat(Array(8).fill(fs.readFileSync(once))));
+  fs.writeFileSync(file, Buffer.concat(Array(repeats).fill(fs.readFileSync(once))));
   return file;
 }
 

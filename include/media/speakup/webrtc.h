@@ -26,6 +26,7 @@
 // (e.g. on_state(kFailed) -> erase the session), except on_frame.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -89,6 +90,14 @@ struct WebRtcOptions {
   size_t max_buffered_bytes = 16 * 1024;
   // An offer without a data channel (m=application ... webrtc-datachannel) is refused.
   bool require_data_channel = true;
+  // Transport-wide congestion control feedback (TWCC) on the camera: negotiated when the client
+  // offers it, and sent by webrtcbin's RTP session, so the client's encoder follows what the path
+  // carries. false: stripped from the offer and the camera's bitrate pinned to 600-2000 kbit/s
+  // instead (the behaviour before feedback, for comparison; a thin uplink then just loses packets).
+  bool congestion_feedback = true;
+  // Each transport-wide feedback packet sent is also counted here (a counter shared by peers, e.g.
+  // a server's metric); null: only in PeerStats.
+  std::shared_ptr<std::atomic<uint64_t>> congestion_feedback_total;
   // Time from SetRemoteOffer until the connection must be up, and the longest gap in incoming video
   // once connected, before the peer turns kFailed (with on_error saying which). 0 = no limit.
   int connect_timeout_ms = 15000;
@@ -142,6 +151,7 @@ struct PeerStats {
   uint64_t data_sent = 0;         // messages sent on the data channel
   uint64_t data_dropped = 0;      // messages dropped: channel not open or congested
   uint64_t annotated_frames = 0;  // frames pushed by SendAnnotatedFrame
+  uint64_t congestion_feedback = 0;  // RTCP transport-wide feedback packets sent (PT 205, FMT 15)
   std::string codec;              // "VP8", "VP9", "H264" once the video arrived
 };
 

@@ -51,6 +51,10 @@ struct ServerOptions {
   std::string public_ip;
   // Every media socket on a UDP port in [udp_port_min, udp_port_max]; 0, 0: any port.
   int udp_port_min = 0, udp_port_max = 0;
+  // Transport-wide congestion control feedback to each client (its camera's bitrate follows the
+  // path). false: none, and the camera's bitrate pinned to 600-2000 kbit/s (the former behaviour,
+  // for comparison; media::WebRtcOptions::congestion_feedback).
+  bool congestion_feedback = true;
 };
 
 class Server {

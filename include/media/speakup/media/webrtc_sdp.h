@@ -12,6 +12,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "speakup/status.h"
@@ -66,16 +67,31 @@ Expected<OfferInfo> InspectOffer(const std::string& sdp, bool require_data_chann
 void KeepDecodableCodecs(GstSDPMessage* message, unsigned mline);
 
 
-// Removes transport-wide congestion control and REMB from every m-line (rtcp-fb and the
-// transport-wide-cc header extension). webrtcbin sends neither kind of feedback; answering that it
-// does makes Chromium's bandwidth estimate starve (a few frames a second), while without them
-// Chromium keeps its start rate, plenty for one camera on a LAN.
-void RemoveCongestionFeedback(GstSDPMessage* message);
+// Congestion feedback on every m-line (rtcp-fb transport-cc / goog-remb and the transport-wide-cc
+// header extension). REMB always goes: webrtcbin never sends it, and a client told to wait for it
+// would trust a feedback that never comes. Transport-wide feedback (TWCC) stays when
+// `keep_transport_cc`: webrtcbin 1.22's RTP session then sends it (RTPFB FMT 15, counted by
+// RtcpFeedbackCounter) and the browser's send-side estimate follows what the path carries.
+// Without any feedback Chromium keeps its start rate; see AskForBitrate.
+void RemoveCongestionFeedback(GstSDPMessage* message, bool keep_transport_cc);
 
-// Without congestion feedback a browser keeps its start rate (Chromium: 300 kbit/s), at which one
-// 640x480 key frame takes a second to arrive and the stream stalls on key-frame requests. The
-// answer therefore names the rate to use for the camera's codecs (Chromium's x-google-*-bitrate
-// fmtp parameters, and b=AS for others).
+// The transport-wide sequence number header extension (draft-holmer-rmcat-transport-wide-cc-extensions-01).
+inline constexpr std::string_view kTransportWideCcUri =
+    "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";
+
+// Completes transport-wide congestion control on answer m-line `mline`: webrtcbin 1.22 answers
+// rtcp-fb transport-cc but drops the offer's header extensions, and without the extension the
+// client numbers no packet, so there is nothing to give feedback on. Adds "a=extmap:<id> <uri>"
+// with the offer's id for it. Returns whether the m-line now has both (false: the offer had no
+// such extension or the answer no transport-cc; then nothing is added).
+bool AnswerTransportWideCc(const GstSDPMessage* offer, GstSDPMessage* answer, unsigned mline);
+
+// The camera's bitrate asked of the client in the answer: Chromium's x-google-*-bitrate fmtp
+// parameters on the camera's codecs (a parameter <= 0 is left out) and b=AS (max_kbps) for others.
+// With congestion feedback, start and max bound a rate the browser finds itself, and no minimum is
+// named, so it can go as low as the path needs. Without feedback Chromium keeps its start rate
+// (300 kbit/s unless told), at which one 640x480 key frame takes a second to arrive and the stream
+// stalls on key-frame requests: then the minimum pins it to a rate a LAN carries.
 void AskForBitrate(GstSDPMessage* answer, unsigned mline, int min_kbps, int start_kbps, int max_kbps);
 
 // A remote candidate as webrtcbin takes it: "candidate:..." (an "a=" prefix is removed). Errors on
