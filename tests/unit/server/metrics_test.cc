@@ -13,7 +13,7 @@ TEST(Metrics, CountersAndGaugeInTextFormat) {
   Metrics metrics;
   metrics.frames_in += 7;
   metrics.sessions_refused++;
-  const std::string text = metrics.Render({.active_sessions = 3, .pending_sessions = 2, .open_fds = 40, .max_fds = 1024});
+  const std::string text = metrics.Render({.active_sessions = 3, .pending_sessions = 2, .open_fds = 40, .max_fds = 1024, .recovery = {}});
   EXPECT_NE(text.find("# TYPE speakup_sessions_active gauge\nspeakup_sessions_active 3\n"), std::string::npos) << text;
   EXPECT_NE(text.find("speakup_sessions_pending 2\n"), std::string::npos);
   EXPECT_NE(text.find("# TYPE process_open_fds gauge\nprocess_open_fds 40\n"), std::string::npos);
