@@ -151,6 +151,7 @@ export class SessionStats {
     return {
       framesEncoded: this.outbound.framesEncoded ?? 0,
       framesSent: this.outbound.framesSent ?? 0,
+      bytesSent: this.outbound.bytesSent ?? 0,
       sendFps: this.sendFps,
       encodeFps: this.encodeFps,
       bitrateKbps: this.bitrateKbps,

@@ -5,11 +5,13 @@
 //   jitter30            every packet delayed by 0-60 ms (30 ms mean, +-30 ms);
 //   relay               all media through Debian's coturn (deploy/coturn/turnserver.conf) on loopback;
 //   cap600              the clients' uplink held to 600 kbit/s by a tbf queue, in a network namespace
-//                       made for the step (`unshare -n`; needs root), results and signaling unshaped.
+//                       made for the step (`unshare -n`; needs root), results and signaling unshaped
+//                       (the same shaping as tests/e2e/bandwidth_cap.mjs);
+//   cap600_browser      the same cap with headless Chromium as the client (bench/e2e.mjs), which adapts
+//                       its bitrate to the server's congestion feedback; measured after 10 s to settle.
 // Per step: frames answered, latency p50/p95, the longest gap a client saw without results, and the
 // video bitrate each client sent. loadgen sends its file as it is (it has no encoder to adapt), so
-// cap600 shows what a sender that cannot slow down gets; the browser's adaptation is tested with
-// Chromium (tests/e2e).
+// cap600 shows what a sender that cannot slow down gets, and cap600_browser what a browser gets.
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -51,6 +53,7 @@ struct Step {
   int delay_ms = 0, jitter_ms = 0;
   bool relay = false;
   int cap_kbps = 0;
+  bool browser = false;  // one headless Chromium instead of the loadgen clients
 };
 const Step kSteps[] = {
     {"direct"},
@@ -60,10 +63,14 @@ const Step kSteps[] = {
     {"jitter30", 0, 30, 30},
     {"relay", 0, 0, 0, true},
     {"cap600", 0, 0, 0, false, 600},
+    {"cap600_browser", 0, 0, 0, false, 600, true},
 };
+constexpr double kBrowserSettleS = 10;  // the bound for the browser's bitrate to settle under a cap
 
-// The server's media ports in the cap step: the uplink is whatever goes to them.
-constexpr int kMediaPortMin = 20000, kMediaPortMax = 20099;
+// The server's media ports in the cap step: the uplink is whatever goes to them. One block of 32
+// aligned ports, which a u32 filter matches with a mask (the kernel here has no range classifier).
+constexpr int kMediaPortMin = 20000, kMediaPortMax = 20031;
+static_assert(kMediaPortMin % 32 == 0 && kMediaPortMax == kMediaPortMin + 31);
 constexpr const char* kTurnSecret = "speakup-bench-network";
 
 void Sleep(double seconds) { std::this_thread::sleep_for(std::chrono::duration<double>(seconds)); }
@@ -129,22 +136,19 @@ class Coturn {
 };
 
 // Inside the step's own network namespace: loopback up, and the packets to the server's media ports
-// (the clients' uplink) through a tbf queue of `kbps`; everything else unshaped. This kernel has no
-// tc classifiers, so nftables marks the uplink with a priority that names the shaped htb class.
+// (the clients' uplink) through a tbf queue of `kbps`; results and signaling unshaped (they share lo).
 Status ShapeUplink(int kbps) {
-  const std::string rate = std::to_string(kbps) + "kbit";
-  const std::string ports = std::to_string(kMediaPortMin) + "-" + std::to_string(kMediaPortMax);
   const std::string commands =
       "set -e; ip link set lo up; "
-      "tc qdisc add dev lo root handle 1: htb default 20; "
-      "tc class add dev lo parent 1: classid 1:10 htb rate 10gbit; "
-      "tc class add dev lo parent 1: classid 1:20 htb rate 10gbit; "
-      "tc qdisc add dev lo parent 1:10 handle 10: tbf rate " + rate + " burst 16kb latency 200ms; "
-      "nft add table inet speakup_bench; "
-      "nft add chain inet speakup_bench out '{ type filter hook output priority 0; }'; "
-      "nft add rule inet speakup_bench out udp dport " + ports + " meta priority set 1:10";
+      "tc qdisc add dev lo root handle 1: htb default 1; "
+      "tc class add dev lo parent 1: classid 1:1 htb rate 1gbit quantum 60000; "
+      "tc class add dev lo parent 1: classid 1:10 htb rate 1gbit quantum 60000; "
+      "tc qdisc add dev lo parent 1:10 handle 10: tbf rate " + std::to_string(kbps) +
+      "kbit burst 32kbit latency 400ms; "
+      "tc filter add dev lo parent 1: protocol ip prio 1 u32 match ip protocol 17 0xff match ip dport " +
+      std::to_string(kMediaPortMin) + " 0xffe0 flowid 1:10";
   if (std::system(("sh -c \"" + commands + "\" > /dev/null 2>&1").c_str()) != 0) {
-    return Status::Error("cannot shape loopback in the namespace (needs ip, tc and nft: iproute2 and nftables)");
+    return Status::Error("cannot shape loopback in the namespace (needs ip and tc from iproute2, and root)");
   }
   return Status::Ok();
 }
@@ -189,6 +193,50 @@ Expected<nlohmann::json> RunInNamespace(const Step& step) {
   return Error("the step in its network namespace printed no result");
 }
 
+std::string MediaPorts() { return std::to_string(kMediaPortMin) + "-" + std::to_string(kMediaPortMax); }
+
+// Headless Chromium through `speakup serve` (bench/e2e.mjs, which starts both) for options.seconds
+// after kBrowserSettleS; the step's figures from its JSON.
+Expected<nlohmann::json> RunBrowser(const Step& step) {
+  std::error_code error;
+  const std::string self = std::filesystem::read_symlink("/proc/self/exe", error).string();
+  if (error) return Error("cannot find this program's path (/proc/self/exe)");
+  const std::string command = "node '" + std::string(SPEAKUP_SOURCE_DIR) + "/bench/e2e.mjs' --bin '" + self +
+                              "' --duration " + std::to_string(static_cast<int>(options.seconds)) + " --warmup " +
+                              std::to_string(static_cast<int>(kBrowserSettleS)) + " --udp-ports " + MediaPorts() +
+                              " --json";
+  FILE* pipe = popen(command.c_str(), "r");
+  if (!pipe) return Error("cannot run node (bench/e2e.mjs)");
+  std::string text;
+  char buffer[4096];
+  for (size_t n; (n = fread(buffer, 1, sizeof buffer, pipe)) > 0;) text.append(buffer, n);
+  if (pclose(pipe) != 0) return Error("bench/e2e.mjs failed (Chromium and node are installed by `make setup`)");
+  nlohmann::json run;
+  try {
+    while (!text.empty() && text.back() == '\n') text.pop_back();
+    run = nlohmann::json::parse(text.substr(text.rfind('\n') + 1));  // its last line
+  } catch (const nlohmann::json::exception&) {
+    return Error("bench/e2e.mjs printed no result: " + text);
+  }
+  const auto number = [&](const nlohmann::json& value) { return value.is_number() ? value.get<double>() : 0.0; };
+  return nlohmann::json{{"name", step.name},
+                        {"loss_pct", step.loss_pct},
+                        {"delay_ms", step.delay_ms},
+                        {"jitter_ms", step.jitter_ms},
+                        {"relay", step.relay},
+                        {"cap_kbps", step.cap_kbps},
+                        {"clients", 1},
+                        {"clients_streamed", number(run["results"]) > 0 ? 1 : 0},
+                        {"client", "chromium"},
+                        {"settle_s", kBrowserSettleS},
+                        {"answered_pct", number(run["answered_pct"])},
+                        {"p50_ms", number(run["latency_ms"]["p50"])},
+                        {"p95_ms", number(run["latency_ms"]["p95"])},
+                        {"max_gap_ms", number(run["max_gap_ms"])},
+                        {"sent_kbps", number(run["sent_kbps"])},
+                        {"errors", nlohmann::json::array()}};
+}
+
 Expected<nlohmann::json> RunStep(const loadgen::EncodedVideo& video, const Step& step, const std::string& work) {
   std::vector<std::string> serve_flags;
   Coturn coturn;
@@ -198,8 +246,9 @@ Expected<nlohmann::json> RunStep(const loadgen::EncodedVideo& video, const Step&
   }
   if (step.cap_kbps > 0) {
     SPEAKUP_RETURN_IF_ERROR(ShapeUplink(step.cap_kbps));
-    serve_flags = {"--udp-ports", std::to_string(kMediaPortMin) + "-" + std::to_string(kMediaPortMax)};
+    serve_flags = {"--udp-ports", MediaPorts()};
   }
+  if (step.browser) return RunBrowser(step);
   ChildServer server;
   SPEAKUP_RETURN_IF_ERROR(server.Start(1, 0, serve_flags));
   loadgen::LoadOptions load;
@@ -229,6 +278,7 @@ Expected<nlohmann::json> RunStep(const loadgen::EncodedVideo& video, const Step&
                         {"cap_kbps", step.cap_kbps},
                         {"clients", options.clients},
                         {"clients_streamed", report->clients_streamed},
+                        {"client", "loadgen"},
                         {"answered_pct", 100 * report->answered_fraction()},
                         {"p50_ms", report->latency.p50_ms},
                         {"p95_ms", report->latency.p95_ms},
@@ -250,8 +300,8 @@ void AddNetworkOptions(CLI::App* command) {
   command->add_option("--seed", options.seed, "Seed of the loss and delay draws (the same seed, the same pattern)")
       ->capture_default_str();
   command->add_option("--step", options.steps,
-                      "Steps to run (default all): direct, loss2, loss5, loss10, jitter30, relay, cap600")
-      ->check(CLI::IsMember({"direct", "loss2", "loss5", "loss10", "jitter30", "relay", "cap600"}));
+                      "Steps to run (default all): direct, loss2, loss5, loss10, jitter30, relay, cap600, cap600_browser")
+      ->check(CLI::IsMember({"direct", "loss2", "loss5", "loss10", "jitter30", "relay", "cap600", "cap600_browser"}));
   command->add_flag("--json", options.json, "Print JSON instead of a table");
   command->add_flag("--in-namespace", options.in_namespace, "(internal) run inside the step's network namespace")
       ->group("");
@@ -295,14 +345,14 @@ int RunNetworkBench() {
   } else {
     std::printf("%d loadgen clients per step (VP8 640x480, sent as in the file), %.0f s each, seed %u, loopback:\n",
                 options.clients, options.seconds, options.seed);
-    std::printf("%-9s %6s %6s %5s %6s %9s %7s %7s %8s %9s\n", "step", "loss%", "jitter", "relay", "cap", "answered",
+    std::printf("%-14s %6s %6s %5s %6s %9s %7s %7s %8s %9s\n", "step", "loss%", "jitter", "relay", "cap", "answered",
                 "p50 ms", "p95 ms", "max gap", "sent kbps");
     for (const nlohmann::json& step : steps) {
       if (step.contains("error")) {
-        std::printf("%-9s error: %s\n", step["name"].get<std::string>().c_str(), step["error"].get<std::string>().c_str());
+        std::printf("%-14s error: %s\n", step["name"].get<std::string>().c_str(), step["error"].get<std::string>().c_str());
         continue;
       }
-      std::printf("%-9s %6.1f %6d %5s %6d %8.1f%% %7.1f %7.1f %8.0f %9.0f\n", step["name"].get<std::string>().c_str(),
+      std::printf("%-14s %6.1f %6d %5s %6d %8.1f%% %7.1f %7.1f %8.0f %9.0f\n", step["name"].get<std::string>().c_str(),
                   step["loss_pct"].get<double>(), step["jitter_ms"].get<int>(), step["relay"].get<bool>() ? "yes" : "no",
                   step["cap_kbps"].get<int>(), step["answered_pct"].get<double>(), step["p50_ms"].get<double>(),
                   step["p95_ms"].get<double>(), step["max_gap_ms"].get<double>(), step["sent_kbps"].get<double>());
