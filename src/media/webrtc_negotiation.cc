@@ -174,6 +174,10 @@ void WebRtcNegotiation::OnAnswerCreated(const std::string& error,
   }
   AskForBitrate(answer->sdp, static_cast<unsigned>(offer_.camera_mline), kCameraMinKbps, kCameraStartKbps,
                 kCameraMaxKbps);
+  // An ICE restart's answer keeps webrtcbin's own ice-ufrag/ice-pwd (RFC 8839 wants new ones on
+  // both sides): webrtcbin 1.22 gives none, and fresh ones written here (which webrtcbin then sets
+  // on its agent) made the restart fail, checks never succeeding. The client's new credentials
+  // and candidates are enough: libnice takes them and checks the new pairs.
   GCharPtr text(gst_sdp_message_as_text(answer->sdp));
   // Behind a 1:1 NAT the client must see the public address (webrtcbin only knows the interface's).
   answer_text_ = AnnounceHostCandidates(text ? text.get() : "", options_.announced_address);

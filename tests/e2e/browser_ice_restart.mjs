@@ -8,9 +8,9 @@
 //     to another). Chromium's media socket loses its address; the page sees ICE disconnected, restarts
 //     ICE on the same WebSocket (`restart`), and results come back on the new address: same session
 //     id, one `welcome`, no reconnection, the server's session count unchanged.
-//   - then the whole path goes away (the address removed for good, no new one): the restart cannot
+//   - then the path goes away for good (nft drops the server's media address): the restart cannot
 //     work, the server keeps the session for its grace period (--restart-grace-ms) and then ends it,
-//     and the page falls back to its full reconnect.
+//     and the page falls back to its full reconnect, which gets a new session once the path is back.
 //   node tests/e2e/browser_ice_restart.mjs   (env SPEAKUP_BIN = the speakup program; run from the repo root)
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -40,6 +40,7 @@ const SERVER_MEDIA = '10.77.0.1';
 const CLIENT_BEFORE = '10.77.1.1';
 const CLIENT_AFTER = '10.77.2.1';
 const ip = (...args) => execFileSync('ip', args, { encoding: 'utf8' });
+const nft = (command) => execFileSync('nft', [command], { encoding: 'utf8' });
 ip('link', 'set', 'lo', 'up');
 ip('addr', 'add', `${SERVER_MEDIA}/32`, 'dev', 'lo');
 ip('link', 'add', 'client0', 'type', 'veth', 'peer', 'name', 'client1');
@@ -79,6 +80,10 @@ async function startSession(page) {
     client.on('restarted', (e) => session.restarted.push({ ...e, time: Date.now() }));
     client.on('reconnecting', (e) => session.reconnecting.push({ reason: e.reason, message: e.message, time: Date.now() }));
     client.on('error', (e) => session.errors.push({ code: e.code, message: e.message }));
+    session.ice = [];
+    client.on('connection', ({ ice }) => {
+      if (session.ice.at(-1)?.ice !== ice) session.ice.push({ ice, time: Date.now() });
+    });
     // Every signaling message the page sends, by type (the WebSocket of each attempt).
     const send = WebSocket.prototype.send;
     WebSocket.prototype.send = function (data) {
@@ -100,6 +105,13 @@ try {
   check(`media runs between ${CLIENT_BEFORE} and ${SERVER_MEDIA}`,
     pairBefore?.local.address === CLIENT_BEFORE && pairBefore?.remote.address === SERVER_MEDIA, JSON.stringify(pairBefore));
 
+  const ufrags = () => page.evaluate(() => {
+    const ufrag = (sdp) => /a=ice-ufrag:(\S+)/.exec(sdp)?.[1];
+    const pc = window.client.peerConnection;
+    return { local: ufrag(pc.localDescription.sdp), remote: ufrag(pc.remoteDescription.sdp) };
+  });
+  const ufragsBefore = await ufrags();
+
   // ---- The network changes under the session ----
   const changedAt = Date.now();
   ip('addr', 'del', `${CLIENT_BEFORE}/24`, 'dev', 'client0');
@@ -111,8 +123,9 @@ try {
   check('the page restarts ICE and results come back', back,
     `restarting ${JSON.stringify(after.restarting)}, restarted ${JSON.stringify(after.restarted)}, ` +
     `reconnecting ${JSON.stringify(after.reconnecting)}, errors ${JSON.stringify(after.errors)}`);
-  check('it said so: state restarting, then connected', after.states.some((s) => s.state === 'restarting' && s.time > changedAt) &&
-    after.states.at(-1).state === 'connected', after.states.map((s) => s.state).join(' '));
+  const statesSince = after.states.filter((s) => s.time > changedAt).map((s) => s.state).join(' ');
+  check('it said so: state restarting, then connected', statesSince === 'restarting connected',
+    after.states.map((s) => s.state).join(' '));
   check('a `restart` message went out on the same WebSocket, and no new `offer`',
     restartsSent.length >= 1 && after.sent.filter((m) => m.type === 'offer').length === 1,
     after.sent.map((m) => m.type).join(' '));
@@ -126,17 +139,58 @@ try {
   check(`media now runs from ${CLIENT_AFTER}`, pairAfter?.local.address === CLIENT_AFTER, JSON.stringify(pairAfter));
   check('the server answered the restart', new RegExp(`session ${before.welcomes[0]}: ICE restart answered`).test(server.output()),
     server.output().split('\n').filter((l) => /restart|interrupted|media/.test(l)).slice(-6).join(' | '));
-  // Results resume: the first result after the gap the path change made.
-  const times = after.resultTimes.filter((t) => t > changedAt);
+  const ufragsAfter = await ufrags();
+  // The server keeps its own credentials (webrtcbin 1.22 answers a restart with them; see
+  // webrtc_negotiation.cc): the page's are new, and its old ones are gone with its old candidates.
+  check('new ICE credentials from the page (an ICE restart of the same peer connection)',
+    ufragsAfter.local !== ufragsBefore.local,
+    `local ${ufragsBefore.local} -> ${ufragsAfter.local}, server ${ufragsBefore.remote} -> ${ufragsAfter.remote}`);
+  check('the server saw the media come back on the same session',
+    new RegExp(`session ${before.welcomes[0]}: media interrupted[\\s\\S]*session ${before.welcomes[0]}: media connected`)
+      .test(server.output()) || !/media interrupted/.test(server.output()),
+    server.output().split('\n').filter((l) => /media (interrupted|connected)/.test(l)).join(' | '));
+  // Results resume: the first result after the gap the path change made (results stop within a
+  // frame or two of the change).
+  const times = after.resultTimes;
   let resumedAt = null;
-  for (let i = 1; i < times.length; i++) if (times[i] - times[i - 1] > 1000) { resumedAt = times[i]; break; }
-  const lastBefore = after.resultTimes.filter((t) => t <= (resumedAt ?? changedAt)).at(-2);
+  for (let i = 1; i < times.length; i++) {
+    if (times[i] > changedAt && times[i] - times[i - 1] > 1000) { resumedAt = times[i]; break; }
+  }
+  const lastBefore = times.filter((t) => t < (resumedAt ?? Infinity)).at(-1);
   const restartOffer = restartsSent[0]?.time;
-  console.log(`measured: path change -> restart offer ${restartOffer ? restartOffer - changedAt : '?'} ms, ` +
-    `-> results resume ${resumedAt ? resumedAt - changedAt : '?'} ms (restart -> ICE connected ` +
-    `${after.restarted[0]?.ms ?? '?'} ms; last result before the gap ${lastBefore ? lastBefore - changedAt : '?'} ms after the change)`);
+  const since = (t) => (t ? `${t - changedAt} ms` : '?');
+  const iceDown = after.ice.find((e) => e.time > changedAt && e.ice !== 'connected' && e.ice !== 'completed');
+  console.log(`measured: after the path change: last result ${since(lastBefore)}, ICE ${iceDown?.ice ?? '?'} ` +
+    `${since(iceDown?.time)}, restart offer ${since(restartOffer)}, results resume ${since(resumedAt)} ` +
+    `(restart offer -> ICE connected ${after.restarted[0]?.ms ?? '?'} ms); ICE states ` +
+    after.ice.map((e) => `${e.ice}@${e.time - changedAt}`).join(' '));
   check('results resume within 10 s of the path change', resumedAt !== null && resumedAt - changedAt < 10000,
     `${resumedAt ? resumedAt - changedAt : 'no gap found'} ms`);
+
+  // ---- The path goes away for good (a firewall drops the media): the restart cannot work ----
+  // (Removing the client's last address is not enough: Chromium then sends from the wildcard
+  // address, which the kernel routes over loopback.)
+  const goneAt = Date.now();
+  nft('add table inet icetest');
+  nft('add chain inet icetest input { type filter hook input priority 0 ; }');
+  nft(`add rule inet icetest input ip daddr ${SERVER_MEDIA} meta l4proto udp drop`);
+  nft(`add rule inet icetest input ip saddr ${SERVER_MEDIA} meta l4proto udp drop`);
+  const gaveUp = await waitForPage(page, () => window.session.reconnecting.length >= 1, null, 40000);
+  const lost = await sessionState(page);
+  check('with the path blocked, the restart fails and the page falls back to a full reconnect', gaveUp &&
+    lost.restarting.length >= 2 && lost.reconnecting[0].reason === 'ice_failed',
+    `restarting ${lost.restarting.length}, reconnecting ${JSON.stringify(lost.reconnecting)} after ` +
+    `${lost.reconnecting[0] ? lost.reconnecting[0].time - goneAt : '?'} ms`);
+  const ended = new RegExp(`session ${before.welcomes[0]}: .*did not restore the connection within 8000 ms`);
+  check('the server kept the session for its grace period, then ended it', ended.test(server.output()),
+    server.output().split('\n').filter((l) => l.includes(before.welcomes[0])).slice(-3).join(' | '));
+  nft('delete table inet icetest');
+  // The path back: the page's reconnect gets a new session.
+  const renewed = await waitForPage(page, () => window.session.welcomes.length >= 2 &&
+    window.session.resultTimes.filter((t) => t > window.session.reconnecting[0].time).length >= 30, null, 60000);
+  const last = await sessionState(page);
+  check('on a network again, the reconnect gets a new session and results', renewed &&
+    last.welcomes[1] !== last.welcomes[0], `welcomes ${last.welcomes.join(' ')}, states ${last.states.slice(-4).map((x) => x.state).join(' ')}`);
   await page.close();
 } finally {
   await stopServer(server);

@@ -348,7 +348,8 @@ export class SpeakUpClient {
       for (const waiter of this.waiters) this.armWaiter(waiter);
       if (this.state === 'negotiating') this.setState('ice');
       this.timers.push(setTimeout(() => {
-        if (!this.closed && this.state !== 'connected') {
+        // A session that came up and is restarting ICE has the restart's own timeout.
+        if (!this.closed && this.state !== 'connected' && this.state !== 'restarting') {
           // A TURN server that refused us is the likelier cause, and the one to name.
           const turn = this.peer?.turnProblem();
           if (turn) return this.fail('turn_failed', turn);
@@ -400,6 +401,11 @@ export class SpeakUpClient {
         this.onServerError(msg);
         break;
       case 'bye':
+        // The server gave up waiting for the restart (its grace period): start a new session.
+        if (this.restart && msg.reconnect !== true) {
+          this.restartFailed('ice_failed', `The server ended the session while the media connection was restarting${msg.reason ? ` (${msg.reason})` : ''}.`);
+          break;
+        }
         this.fail(new SpeakUpError('server_bye', `The server ended the session${msg.reason ? ` (${msg.reason})` : ''}.`,
           { reconnect: msg.reconnect === true }));
         break;
