@@ -95,8 +95,21 @@ async function startSession(page) {
 
 const started = (await metrics(server)).speakup_sessions_started_total;
 try {
+  // The demo page too, for what it shows: every text of its phase line is recorded.
+  const demo = await browser.newPage('demo');
+  await demo.addInitScript(() => {
+    window.phaseTexts = [];
+    document.addEventListener('DOMContentLoaded', () => {
+      const phase = document.getElementById('phase');
+      new MutationObserver(() => window.phaseTexts.push(phase.textContent)).observe(phase, { childList: true, characterData: true, subtree: true });
+    });
+  });
+  await demo.goto(`${server.url}?autostart=1&views=2d`);
   const page = await browser.newPage('restart');
   await startSession(page);
+  const demoUp = await waitForPage(demo, () => window.speakup.state === 'connected' && window.speakup.resultsReceived >= 30, null, 40000);
+  const demoSession = await demo.evaluate(() => window.speakup.session?.session);
+  check('the demo page connects too', demoUp, await demo.evaluate(() => window.speakup.state));
   const flowing = await waitForPage(page, () => window.session.results >= 30 && window.session.faces > 0, null, 40000);
   const before = await sessionState(page);
   check('the page connects over the first network and gets landmarks', flowing,
@@ -133,7 +146,7 @@ try {
     after.welcomes.length === 1 && after.welcomes[0] === before.welcomes[0] && after.reconnecting.length === 0,
     `welcomes ${after.welcomes.join(' ')}, reconnecting ${after.reconnecting.length}`);
   const m = await metrics(server);
-  check('the server started no other session', m.speakup_sessions_started_total === started + 1 && m.speakup_sessions_active === 1,
+  check('the server started no other session', m.speakup_sessions_started_total === started + 2 && m.speakup_sessions_active === 2,
     `started ${m.speakup_sessions_started_total - started}, active ${m.speakup_sessions_active}`);
   const pairAfter = await selectedPair(page);
   check(`media now runs from ${CLIENT_AFTER}`, pairAfter?.local.address === CLIENT_AFTER, JSON.stringify(pairAfter));
@@ -166,6 +179,17 @@ try {
     after.ice.map((e) => `${e.ice}@${e.time - changedAt}`).join(' '));
   check('results resume within 10 s of the path change', resumedAt !== null && resumedAt - changedAt < 10000,
     `${resumedAt ? resumedAt - changedAt : 'no gap found'} ms`);
+
+  // The demo page: it said "restarting the connection", and is back on its session without reconnecting.
+  const demoBack = await waitForPage(demo, (t) => window.speakup.state === 'connected' &&
+    window.speakup.stateHistory.some((h) => h.state === 'restarting' && h.time > t), changedAt, 20000);
+  const shown = await demo.evaluate(() => ({ history: window.speakup.stateHistory.map((h) => h.state), texts: window.phaseTexts,
+    session: window.speakup.session?.session, retries: window.speakup.reconnect.retries, restarts: window.speakup.restarts,
+    badge: document.getElementById('state-badge').textContent }));
+  check('the demo page showed "restarting the connection…" and came back on the same session', demoBack &&
+    shown.texts.includes('restarting the connection…') && shown.session === demoSession && shown.retries === 0 &&
+    shown.restarts.succeeded >= 1 && shown.badge === 'connected', JSON.stringify(shown));
+  await demo.close();
 
   // ---- The path goes away for good (a firewall drops the media): the restart cannot work ----
   // (Removing the client's last address is not enough: Chromium then sends from the wildcard
