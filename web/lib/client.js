@@ -517,7 +517,8 @@ export class SpeakUpClient {
   // then gives the session up). True while one is under way.
   restartIce(reason, message) {
     if (this.restart) return true;
-    if (!this.config.iceRestart || !this.peer || !this.signaling?.open || this.closed) return false;
+    // Only a session that came up: before that, ICE failing is the connection not working at all.
+    if (!this.config.iceRestart || this.state !== 'connected' || !this.peer || !this.signaling?.open) return false;
     clearTimeout(this.disconnectedTimer);
     this.disconnectedTimer = null;
     this.restarts.started += 1;
