@@ -206,7 +206,9 @@ void Session::OnOffer(const std::string& sdp) {
     const std::string why = self->peer_error_.empty() ? "" : ": " + self->peer_error_;
     if (state == media::PeerState::kFailed) self->Close("the WebRTC connection failed" + why);
     if (state == media::PeerState::kClosed) self->Close("the WebRTC connection closed");
-    if (state == media::PeerState::kInterrupted || state == media::PeerState::kConnected) {
+    // Said when the media path breaks and when it is back (not at the first connection).
+    if (state == media::PeerState::kInterrupted || (state == media::PeerState::kConnected && self->media_interrupted_)) {
+      self->media_interrupted_ = state == media::PeerState::kInterrupted;
       std::fprintf(stderr, "speakup serve: session %s: media %s\n", self->id_.c_str(), media::ToString(state));
     }
   };

@@ -99,6 +99,7 @@ class Session : public Job, public std::enable_shared_from_this<Session> {
   FloodGuard data_flood_guard_;  // main loop: data-channel messages (each answered on the WebSocket)
   RestartLimit restart_limit_;   // main loop: ICE restarts
   bool restart_pending_ = false;  // main loop: a restart offer is being answered
+  bool media_interrupted_ = false;  // main loop: the peer is kInterrupted (waiting for an ICE restart)
   Clock::time_point started_ = Clock::now();
 
   // The peer is made and dropped on the main loop (which reads it without the lock) and used by
