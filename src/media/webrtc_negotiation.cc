@@ -96,8 +96,9 @@ void WebRtcNegotiation::SetRemoteOffer(const std::string& sdp, std::function<voi
       if (done) done(Error(message));
     });
   };
-  if (offer_started_ && !answered_) return reply_error("an offer is still being answered on this connection");
-  if (answering()) return reply_error("an offer is still being answered on this connection");
+  if ((offer_started_ && !answered_) || answering()) {
+    return reply_error("an offer is still being answered on this connection");
+  }
   auto inspected = InspectOffer(sdp, options_.require_data_channel);
   if (!inspected) return reply_error(inspected.error());
   if (answered_) {
@@ -175,9 +176,9 @@ void WebRtcNegotiation::OnAnswerCreated(const std::string& error,
   AskForBitrate(answer->sdp, static_cast<unsigned>(offer_.camera_mline), kCameraMinKbps, kCameraStartKbps,
                 kCameraMaxKbps);
   // An ICE restart's answer keeps webrtcbin's own ice-ufrag/ice-pwd (RFC 8839 wants new ones on
-  // both sides): webrtcbin 1.22 gives none, and fresh ones written here (which webrtcbin then sets
-  // on its agent) made the restart fail, checks never succeeding. The client's new credentials
-  // and candidates are enough: libnice takes them and checks the new pairs.
+  // both sides): webrtcbin 1.22 reuses its old ones, and fresh ones written here (which webrtcbin
+  // then sets on its agent) made the restart fail, no check succeeding. The client's new
+  // credentials and candidates are enough: libnice takes them and checks the new pairs.
   GCharPtr text(gst_sdp_message_as_text(answer->sdp));
   // Behind a 1:1 NAT the client must see the public address (webrtcbin only knows the interface's).
   answer_text_ = AnnounceHostCandidates(text ? text.get() : "", options_.announced_address);
