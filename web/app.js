@@ -83,11 +83,14 @@ const pageToken = params.get('token') ?? undefined; // forwarded to the server a
 
 const speakup = {
   protocol: 2,
-  state: 'idle', // 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'error'
+  state: 'idle', // 'idle' | 'connecting' | 'connected' | 'restarting' | 'reconnecting' | 'error'
   phase: '', // while (re)connecting: 'camera' | 'signaling' | 'negotiating' | 'ice'; 'waiting' before a retry
   // Since Start: retries (`reconnecting` events), sessions back (`reconnected`), and the last retry:
   // {attempt, delayMs, reason, message, retryAt} (retryAt: Date.now() time of the retry).
   reconnect: { retries: 0, reconnected: 0, last: null },
+  // ICE restarts on the running session (the network changed under it): {started, succeeded,
+  // failed, lastMs} as the client counts them.
+  restarts: { started: 0, succeeded: 0, failed: 0, lastMs: null },
   stateHistory: [], // every change: {state, phase, time}
   lastError: null, // {code, message, time}
   warnings: [], // recent non-fatal problems (strings)
@@ -215,9 +218,10 @@ function setState(state, phase = '') {
     signaling: 'reaching the server…',
     negotiating: 'negotiating…',
     ice: 'connecting media…',
+    restarting: 'restarting the connection…',
   };
   ui.phase.textContent = phaseText[phase] ?? '';
-  const busy = state === 'connecting' || state === 'connected' || state === 'reconnecting';
+  const busy = ['connecting', 'connected', 'restarting', 'reconnecting'].includes(state);
   ui.start.disabled = busy;
   ui.stop.disabled = !busy;
   log(`state ${state}${phase ? ` (${phase})` : ''}`);
@@ -337,7 +341,7 @@ let session = null; // {generation, stream, client, stats, timers}
 let generation = 0;
 
 async function start() {
-  if (['connecting', 'connected', 'reconnecting'].includes(speakup.state)) return;
+  if (['connecting', 'connected', 'restarting', 'reconnecting'].includes(speakup.state)) return;
   const gen = ++generation;
   clearMessages();
   resetResults();
@@ -417,8 +421,12 @@ function onClientState(state) {
   } else if (state === 'connected') {
     setState('connected');
     ui.warning.hidden = true;
+  } else if (state === 'restarting') {
+    // The media path broke under a running session: the same session restarts ICE (the client).
+    setState('restarting', 'restarting');
   }
   // 'closed': after an `error` event (handled there) or our own close().
+  speakup.restarts = { ...session.client.restarts };
 }
 
 // ---------------------------------------------------------------------------------------------

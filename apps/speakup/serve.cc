@@ -46,6 +46,11 @@ CLI::App* AddServeCommand(CLI::App& app) {
                     "A connected client sending no video this long is dropped (a vanished peer)")
       ->check(CLI::Range(100, 600000))
       ->capture_default_str();
+  serve->add_option("--restart-grace-ms", options.restart_grace_ms,
+                    "A connected client whose media path broke may restart ICE within this time before its "
+                    "session ends (0: it ends at once)")
+      ->check(CLI::Range(0, 600000))
+      ->capture_default_str();
   serve->add_option("--request-timeout-ms", options.request_timeout_ms,
                     "A connection must send its request headers within this time, or it is closed")
       ->check(CLI::Range(100, 600000))
@@ -77,6 +82,10 @@ CLI::App* AddServeCommand(CLI::App& app) {
            [](const std::string& policy) { options.relay_only = policy == "relay"; },
            "all, or relay: the server's own agent sends media through TURN only")
       ->check(CLI::IsMember({"all", "relay"}));
+  serve->add_option("--ice-address", options.ice_addresses,
+                    "Gather the server's media (ICE host) candidates on this local address only (repeatable; "
+                    "default: every interface, or the listen address on loopback)")
+      ->take_all();
   serve->add_option("--public-ip", options.public_ip,
                     "Behind a 1:1 NAT (a cloud VM): the public address to put in the server's ICE candidates");
   serve->add_option_function<std::string>(

@@ -101,11 +101,26 @@ void WebRtcNegotiation::SetRemoteOffer(const std::string& sdp, std::function<voi
       if (done) done(Error(message));
     });
   };
-  if (offer_started_) return reply_error("an offer was already received for this connection");
+  if ((offer_started_ && !answered_) || answering()) {
+    return reply_error("an offer is still being answered on this connection");
+  }
   auto inspected = InspectOffer(sdp, options_.require_data_channel);
   if (!inspected) return reply_error(inspected.error());
+  if (answered_) {
+    // webrtcbin keeps its transceivers for good: a renegotiation describes the same media again.
+    if (inspected->mline_count != offer_.mline_count || inspected->camera_mline != offer_.camera_mline ||
+        inspected->return_mline != offer_.return_mline || inspected->has_data_channel != offer_.has_data_channel) {
+      return reply_error("a later offer must have the same media sections as the first (" +
+                         std::to_string(offer_.mline_count) + " m-lines, the camera on m-line " +
+                         std::to_string(offer_.camera_mline) + ")");
+    }
+  }
+  const bool renegotiation = answered_;
+  if (renegotiation) previous_offer_ = std::move(offer_);  // kept in case webrtcbin refuses the new one
   offer_ = std::move(*inspected);
   offer_started_ = true;
+  applying_ = true;
+  renegotiating_ = renegotiation;
   answer_done_ = std::move(done);
   // webrtcbin takes a copy, without the codecs we cannot decode on the camera's m-line and
   // without congestion feedback it does not send.
@@ -123,24 +138,36 @@ void WebRtcNegotiation::SetRemoteOffer(const std::string& sdp, std::function<voi
 void WebRtcNegotiation::FailOffer(const std::string& message, bool fatal) {
   auto done = std::move(answer_done_);
   answer_done_ = nullptr;
+  applying_ = false;
   if (!fatal) {
-    offer_started_ = false;       // webrtcbin is still stable: another offer may come
     pending_candidates_.clear();  // they belonged to the refused offer
+    if (renegotiating_) {
+      offer_ = std::move(previous_offer_);  // webrtcbin still has the last one
+    } else {
+      offer_started_ = false;  // webrtcbin is still stable: another offer may come
+    }
   }
+  renegotiating_ = false;
   if (done) done(Error(message));
   if (fatal) events_.fail(message);
 }
 
 void WebRtcNegotiation::OnRemoteDescriptionSet(const std::string& error) {
   if (!error.empty()) return FailOffer("the offer was refused: " + error, false);
-  remote_applied_ = true;
+  applying_ = false;
   offer_time_ = std::chrono::steady_clock::now();
-  events_.set_state(PeerState::kConnecting);
-  if (closed_) return;  // on_state closed the peer
+  if (renegotiating_) {
+    previous_offer_ = OfferInfo();
+  } else {
+    remote_applied_ = true;
+    events_.set_state(PeerState::kConnecting);
+    if (closed_) return;  // on_state closed the peer
+  }
   auto pending = std::move(pending_candidates_);
   pending_candidates_.clear();
   for (const auto& [mline, candidate] : pending) AddCandidateNow(mline, candidate);
-  if (events_.before_answer) events_.before_answer(offer_);
+  // The annotated video's transceiver exists from the first answer on.
+  if (!renegotiating_ && events_.before_answer) events_.before_answer(offer_);
   if (closed_) return;  // on_error (of a failed annotated video link) closed the peer
   PromisePtr promise(NewPromise(OfferStep::kAnswerCreated));
   g_signal_emit_by_name(webrtc_, "create-answer", nullptr, promise.get());
@@ -156,6 +183,10 @@ void WebRtcNegotiation::OnAnswerCreated(const std::string& error,
   }
   AskForBitrate(answer->sdp, static_cast<unsigned>(offer_.camera_mline),
                 options_.congestion_feedback ? 0 : kCameraMinKbpsWithoutFeedback, kCameraStartKbps, kCameraMaxKbps);
+  // An ICE restart's answer keeps webrtcbin's own ice-ufrag/ice-pwd (RFC 8839 wants new ones on
+  // both sides): webrtcbin 1.22 reuses its old ones, and fresh ones written here (which webrtcbin
+  // then sets on its agent) made the restart fail, no check succeeding. The client's new
+  // credentials and candidates are enough: libnice takes them and checks the new pairs.
   GCharPtr text(gst_sdp_message_as_text(answer->sdp));
   // Behind a 1:1 NAT the client must see the public address (webrtcbin only knows the interface's).
   answer_text_ = AnnounceHostCandidates(text ? text.get() : "", options_.announced_address);
@@ -165,6 +196,8 @@ void WebRtcNegotiation::OnAnswerCreated(const std::string& error,
 
 void WebRtcNegotiation::OnLocalDescriptionSet(const std::string& error) {
   if (!error.empty()) return FailOffer("cannot apply the answer: " + error, true);
+  answered_ = true;
+  renegotiating_ = false;
   auto done = std::move(answer_done_);
   answer_done_ = nullptr;
   if (done) done(answer_text_);
@@ -180,7 +213,8 @@ Status WebRtcNegotiation::AddRemoteCandidate(unsigned mline, const std::string& 
     return Status::Error("the ICE candidate is for m-line " + std::to_string(mline) + " but the offer has " +
                          std::to_string(offer_.mline_count));
   }
-  if (!remote_applied_) {
+  // A renegotiation's candidates belong to its new ICE credentials: they wait for its offer too.
+  if (!remote_applied_ || applying_) {
     if (pending_candidates_.size() >= kMaxPendingCandidates) {
       return Status::Error("too many ICE candidates before the offer");
     }
@@ -224,7 +258,7 @@ void WebRtcNegotiation::OnConnectionStateChanged() {
     g_object_get(webrtc_, "connection-state", &value, nullptr);
     switch (value) {
       case GST_WEBRTC_PEER_CONNECTION_STATE_CONNECTED: events_.set_state(PeerState::kConnected); break;
-      case GST_WEBRTC_PEER_CONNECTION_STATE_FAILED: events_.fail("the connection failed (ICE or DTLS)"); break;
+      case GST_WEBRTC_PEER_CONNECTION_STATE_FAILED: events_.path_failed("the connection failed (ICE or DTLS)"); break;
       case GST_WEBRTC_PEER_CONNECTION_STATE_CLOSED: events_.set_state(PeerState::kClosed); break;
       default: break;  // new, connecting; disconnected may recover (the media timeout decides)
     }
@@ -236,7 +270,7 @@ void WebRtcNegotiation::OnIceStateChanged() {
     GstWebRTCICEConnectionState value = GST_WEBRTC_ICE_CONNECTION_STATE_NEW;
     g_object_get(webrtc_, "ice-connection-state", &value, nullptr);
     if (value == GST_WEBRTC_ICE_CONNECTION_STATE_FAILED) {
-      events_.fail("ICE failed: no network path to the client works");
+      events_.path_failed("ICE failed: no network path to the client works");
     }
   });
 }

@@ -36,6 +36,8 @@ class WebRtcNegotiation {
     std::function<void(unsigned mline, std::string candidate)> on_local_candidate;
     std::function<void(PeerState state)> set_state;
     std::function<void(const std::string& message)> fail;
+    // ICE (or the connection over it) failed: the network path is gone, which an ICE restart may mend.
+    std::function<void(const std::string& message)> path_failed;
     // The offer is applied and the answer is about to be created: the last moment to add
     // transceivers (the annotated video's) that the answer is to have.
     std::function<void(const OfferInfo& offer)> before_answer;
@@ -51,6 +53,9 @@ class WebRtcNegotiation {
   // Listens for webrtcbin's local candidates and state changes.
   void Attach();
 
+  // The first offer, or a later one once the last is answered (a renegotiation: the client's ICE
+  // restart). A later offer must keep the first one's m-lines; a refused later offer leaves the
+  // connection as it was.
   void SetRemoteOffer(const std::string& sdp, std::function<void(Expected<std::string>)> done);
   Status AddRemoteCandidate(unsigned mline, const std::string& candidate);
 
@@ -59,6 +64,8 @@ class WebRtcNegotiation {
   void Close();
 
   bool remote_applied() const { return remote_applied_; }
+  // An offer is being applied and answered.
+  bool answering() const { return static_cast<bool>(answer_done_) || applying_; }
   // When the offer was applied (or, until then, handed to webrtcbin).
   std::chrono::steady_clock::time_point offer_time() const { return offer_time_; }
 
@@ -88,8 +95,12 @@ class WebRtcNegotiation {
 
   bool closed_ = false;
   bool offer_started_ = false;   // an offer is being applied or was applied
-  bool remote_applied_ = false;  // set-remote-description succeeded
+  bool remote_applied_ = false;  // set-remote-description succeeded (for the first offer)
+  bool answered_ = false;        // an answer was applied: another offer is a renegotiation
+  bool applying_ = false;        // set-remote-description of an offer is under way
+  bool renegotiating_ = false;   // the offer being answered is a later one
   OfferInfo offer_;
+  OfferInfo previous_offer_;  // during a renegotiation: the offer webrtcbin has until the new one is set
   std::function<void(Expected<std::string>)> answer_done_;
   std::string answer_text_;
   std::vector<std::pair<unsigned, std::string>> pending_candidates_;

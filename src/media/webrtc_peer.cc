@@ -85,6 +85,7 @@ const char* ToString(PeerState state) {
     case PeerState::kNew: return "new";
     case PeerState::kConnecting: return "connecting";
     case PeerState::kConnected: return "connected";
+    case PeerState::kInterrupted: return "interrupted";
     case PeerState::kFailed: return "failed";
     case PeerState::kClosed: return "closed";
   }
@@ -104,6 +105,8 @@ class WebRtcPeer::Impl : public std::enable_shared_from_this<WebRtcPeer::Impl> {
   PostTask MakePoster();
   void SetState(PeerState next);
   void Fail(const std::string& message);
+  // The media path of a connected peer broke: kInterrupted for the restart grace, or kFailed.
+  void Interrupt(const std::string& message);
   void ReportError(const std::string& message);
   gboolean OnBusMessage(GstMessage* message);
   gboolean OnTimer();
@@ -119,6 +122,8 @@ class WebRtcPeer::Impl : public std::enable_shared_from_this<WebRtcPeer::Impl> {
   PeerState state = PeerState::kNew;
   bool closed = false;
   Clock::time_point connected_time;
+  Clock::time_point interrupted_time;  // when the peer became kInterrupted
+  std::string interrupted_why;
   Clock::time_point last_warning{};
   RtpRecovery recovery_at_close;    // the recovery counters' last values, for stats() after Close()
   uint64_t undecoded_reported = 0;  // camera->frames_undecoded() at the last report
@@ -278,8 +283,13 @@ Status WebRtcPeer::Impl::Build() {
   negotiation_events.on_local_candidate = [this](unsigned mline, std::string candidate) {
     if (callbacks.on_local_candidate) callbacks.on_local_candidate(mline, std::move(candidate));
   };
-  negotiation_events.set_state = [this](PeerState next) { SetState(next); };
+  negotiation_events.set_state = [this](PeerState next) {
+    // An interrupted peer is back only when video is (OnTimer): ICE alone does not hold a session.
+    if (next == PeerState::kConnected && state == PeerState::kInterrupted) return;
+    SetState(next);
+  };
   negotiation_events.fail = [this](const std::string& message) { Fail(message); };
+  negotiation_events.path_failed = [this](const std::string& message) { Interrupt(message); };
   negotiation_events.before_answer = [this](const OfferInfo& offer) {
     if (!options.annotated_video) return;
     Status connected = sender->ConnectToOffer(webrtc, offer);
@@ -331,6 +341,15 @@ void WebRtcPeer::Impl::ReportError(const std::string& message) {
   if (!closed && callbacks.on_error) callbacks.on_error(message);
 }
 
+void WebRtcPeer::Impl::Interrupt(const std::string& message) {
+  if (closed || state == PeerState::kInterrupted) return;
+  if (state != PeerState::kConnected || options.restart_grace_ms <= 0) return Fail(message);
+  interrupted_time = Clock::now();
+  interrupted_why = message;
+  ReportError(message + "; waiting " + std::to_string(options.restart_grace_ms) + " ms for the client to restart ICE");
+  SetState(PeerState::kInterrupted);
+}
+
 void WebRtcPeer::Impl::Fail(const std::string& message) {
   if (closed || state == PeerState::kFailed || state == PeerState::kClosed) return;
   ReportError(message);
@@ -367,6 +386,20 @@ gboolean WebRtcPeer::Impl::OnTimer() {
     return G_SOURCE_CONTINUE;
   }
   const Clock::time_point now = Clock::now();
+  const int64_t last = camera->last_packet_ns();
+  const Clock::time_point last_packet = last > 0 ? Clock::time_point(std::chrono::nanoseconds(last)) : Clock::time_point{};
+  if (state == PeerState::kInterrupted) {
+    // Video again (on the old path or the restarted one): the client is back.
+    if (last_packet > interrupted_time) {
+      interrupted_why.clear();
+      connected_time = now;
+      SetState(PeerState::kConnected);
+    } else if (now - interrupted_time > std::chrono::milliseconds(options.restart_grace_ms)) {
+      Fail(interrupted_why + ", and the client did not restore the connection within " +
+           std::to_string(options.restart_grace_ms) + " ms");
+    }
+    return G_SOURCE_CONTINUE;
+  }
   if (state != PeerState::kConnected) {
     if (options.connect_timeout_ms > 0 &&
         now - negotiation->offer_time() > std::chrono::milliseconds(options.connect_timeout_ms)) {
@@ -384,12 +417,9 @@ gboolean WebRtcPeer::Impl::OnTimer() {
     undecoded_report_time = now;
     camera->RequestKeyFrame(true);
   }
-  if (options.media_timeout_ms > 0) {
-    const int64_t last = camera->last_packet_ns();
-    const Clock::time_point since = last > 0 ? Clock::time_point(std::chrono::nanoseconds(last)) : connected_time;
-    if (now - std::max(since, connected_time) > std::chrono::milliseconds(options.media_timeout_ms)) {
-      Fail("no video from the client for " + std::to_string(options.media_timeout_ms) + " ms");
-    }
+  if (options.media_timeout_ms > 0 &&
+      now - std::max(last_packet, connected_time) > std::chrono::milliseconds(options.media_timeout_ms)) {
+    Interrupt("no video from the client for " + std::to_string(options.media_timeout_ms) + " ms");
   }
   return G_SOURCE_CONTINUE;
 }

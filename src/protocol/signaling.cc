@@ -130,6 +130,12 @@ std::variant<ClientMessage, SignalingError> ParseClientMessage(std::string_view 
     }
     return OfferMessage{message["sdp"]};
   }
+  if (type == "restart") {
+    if (!message.contains("sdp") || !message["sdp"].is_string() || message["sdp"].get<std::string>().empty()) {
+      return Bad("'restart' needs a non-empty string 'sdp' (the offer of the ICE restart)");
+    }
+    return RestartMessage{message["sdp"]};
+  }
   if (type == "candidate") {
     if (!message.contains("candidate") || !message["candidate"].is_string())
       return Bad("'candidate' needs a string 'candidate'");

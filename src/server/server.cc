@@ -442,6 +442,12 @@ Expected<std::unique_ptr<Server>> Server::Create(const ServerOptions& options) {
   impl->context.webrtc.jitter_latency_ms = 200;  // negotiated always; frames flow only when asked for
   // A loopback server gathers ICE candidates on that address only, never on the machine's interfaces.
   if (IsLoopbackName(options.host)) impl->context.webrtc.local_addresses = {ListenAddress(options.host)};
+  if (!options.ice_addresses.empty()) {
+    for (const std::string& address : options.ice_addresses) {
+      if (!media::IsIpAddress(address)) return Error("--ice-address must be an IP address of this machine, not '" + address + "'");
+    }
+    impl->context.webrtc.local_addresses = options.ice_addresses;
+  }
   impl->ice.ApplyTo(impl->context.webrtc);
   impl->context.ice = &impl->ice;
   impl->context.offer_timeout = std::chrono::milliseconds(options.connect_timeout_ms);
@@ -449,6 +455,8 @@ Expected<std::unique_ptr<Server>> Server::Create(const ServerOptions& options) {
   impl->context.webrtc.media_timeout_ms = options.silence_timeout_ms;
   impl->context.webrtc.congestion_feedback = options.congestion_feedback;
   impl->context.webrtc.congestion_feedback_total = impl->metrics.congestion_feedback_sent;
+  if (options.restart_grace_ms < 0) return Error("--restart-grace-ms must be 0 (no grace) or more");
+  impl->context.webrtc.restart_grace_ms = options.restart_grace_ms;
   Impl* raw = impl.get();
   impl->context.on_closed = [raw](const std::string& id) {
     auto it = raw->sessions.find(id);

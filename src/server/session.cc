@@ -134,6 +134,8 @@ void Session::OnText(std::string_view text) {
   const protocol::ClientMessage& message = std::get<protocol::ClientMessage>(parsed);
   if (auto* offer = std::get_if<protocol::OfferMessage>(&message)) {
     OnOffer(offer->sdp);
+  } else if (auto* restart = std::get_if<protocol::RestartMessage>(&message)) {
+    OnRestart(restart->sdp);
   } else if (auto* candidate = std::get_if<protocol::CandidateMessage>(&message)) {
     if (!peer_) {
       Send(protocol::ErrorJson("bad_state", "send the offer before candidates"));
@@ -204,6 +206,11 @@ void Session::OnOffer(const std::string& sdp) {
     const std::string why = self->peer_error_.empty() ? "" : ": " + self->peer_error_;
     if (state == media::PeerState::kFailed) self->Close("the WebRTC connection failed" + why);
     if (state == media::PeerState::kClosed) self->Close("the WebRTC connection closed");
+    // Said when the media path breaks and when it is back (not at the first connection).
+    if (state == media::PeerState::kInterrupted || (state == media::PeerState::kConnected && self->media_interrupted_)) {
+      self->media_interrupted_ = state == media::PeerState::kInterrupted;
+      std::fprintf(stderr, "speakup serve: session %s: media %s\n", self->id_.c_str(), media::ToString(state));
+    }
   };
   callbacks.on_error = [weak](std::string message) {
     // Warnings and the cause of a failure (which then ends the session with it as the reason);
@@ -237,6 +244,47 @@ void Session::OnOffer(const std::string& sdp) {
       }
     });
   }
+}
+
+// The client's network changed under a running session (its ICE restart): the same peer answers
+// the new offer (webrtcbin renegotiates: new ICE credentials, new candidates, the same DTLS and
+// media), so the session keeps its id, options, capacity slot and tracking state. Every refusal
+// leaves the session as it was: the client may still fall back to a new session.
+void Session::OnRestart(const std::string& sdp) {
+  if (!peer_) {
+    Send(protocol::ErrorJson("bad_state", "a restart is for a running session: send the offer first"));
+    return;
+  }
+  if (restart_pending_) {
+    Send(protocol::ErrorJson("bad_state", "an ICE restart is already being answered: wait for its answer"));
+    return;
+  }
+  if (!restart_limit_.Allow(Clock::now())) {
+    Send(protocol::ErrorJson("too_many_restarts", "a session may restart ICE at most " +
+                                                      std::to_string(kMaxRestartsPerMinute) +
+                                                      " times a minute; this restart is ignored"));
+    return;
+  }
+  if (auto refusal = protocol::CheckOffer(sdp)) {
+    Send(protocol::ErrorJson("bad_restart", "the restart offer was refused: " + refusal->message));
+    return;
+  }
+  restart_pending_ = true;
+  // The new offer's candidates replace the old ones' (a restart forgets the old credentials);
+  // restarts are limited, so the candidates a session can make the server check stay bounded.
+  remote_candidates_ = protocol::CountCandidates(sdp);
+  const WeakSession weak = weak_from_this();
+  peer_->SetRemoteOffer(protocol::SanitizeOffer(sdp), [weak](Expected<std::string> answer) {
+    auto self = weak.lock();
+    if (!self) return;
+    self->restart_pending_ = false;
+    if (answer) {
+      std::fprintf(stderr, "speakup serve: session %s: ICE restart answered\n", self->id_.c_str());
+      self->Send(protocol::AnswerJson(*answer));
+    } else {
+      self->Send(protocol::ErrorJson("bad_restart", "the restart offer was refused: " + answer.error()));
+    }
+  });
 }
 
 void Session::OnOptions(const protocol::OptionsUpdate& update) {

@@ -81,6 +81,7 @@ class Session : public Job, public std::enable_shared_from_this<Session> {
   void OnText(std::string_view text);
   bool AllowDataMessage();  // main loop: false (and the session closed) past the flood limit
   void OnOffer(const std::string& sdp);
+  void OnRestart(const std::string& sdp);
   void OnOptions(const protocol::OptionsUpdate& update);
   void Send(const std::string& json);
   void OnFrame(media::Frame frame, uint32_t rtp_timestamp);  // GStreamer thread
@@ -98,6 +99,9 @@ class Session : public Job, public std::enable_shared_from_this<Session> {
   int remote_candidates_ = 0;  // in the offer and trickled: at most protocol::kMaxRemoteCandidates
   FloodGuard flood_guard_;       // main loop: WebSocket messages
   FloodGuard data_flood_guard_;  // main loop: data-channel messages (each answered on the WebSocket)
+  RestartLimit restart_limit_;   // main loop: ICE restarts
+  bool restart_pending_ = false;  // main loop: a restart offer is being answered
+  bool media_interrupted_ = false;  // main loop: the peer is kInterrupted (waiting for an ICE restart)
   Clock::time_point started_ = Clock::now();
 
   // The peer is made and dropped on the main loop (which reads it without the lock) and used by

@@ -13,11 +13,13 @@
 //      never offer (must not lock a real client out of --max-sessions).
 //   5. Security headers on every response, /metrics behind --token / --metrics-token, at most 32
 //      remote ICE candidates per session.
-//   6. The server's log: no "terminate called", GLib criticals, or invalid Content-Length warnings.
+//   6. ICE restarts: before any offer, garbage SDP, other media sections, two at once, more than
+//      6 a minute: each refused with an error, the session kept.
+//   7. The server's log: no "terminate called", GLib criticals, or invalid Content-Length warnings.
 // A hand-written HTTP and WebSocket client on raw sockets (node 20 has no WebSocket client, and an
 // attacker sends what no library would: endless fragments, lying lengths, close frames never answered).
 //   node tests/e2e/server_attacks.mjs   (env SPEAKUP_BIN = the speakup program)
-//   SPEAKUP_ATTACK_GROUPS=keep-alive,utf-8,m-lines,fd-limit,bodies,slots,headers: only those groups.
+//   SPEAKUP_ATTACK_GROUPS=keep-alive,utf-8,m-lines,restart,fd-limit,bodies,slots,headers: only those groups.
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -714,6 +716,81 @@ try {
     }
     await waitFor(async () => (await sessionCount(server, 2000)) === 0, 5000);
     await stillServes(server, 'm-lines');
+  });
+
+  // ICE restarts (`restart`): each is refused with an error the client can act on, and the session
+  // lives on (it still answers `options`): before any offer, garbage, other media sections, one
+  // while another is being answered, more than 6 in a minute.
+  await group('restart', async () => {
+    const server = await mainServer();
+    const alive = async (ws, label) => {
+      const before = ws.messages.length;
+      ws.sendJson({ type: 'options', options: { max_faces: 2 } });
+      const reply = await ws.waitMessage((m) => ws.messages.indexOf(m) >= before && m.type === 'options', 3000);
+      check(`restart: ${label}: the session lives on (it answers options)`, reply !== null && !ws.closed && !ws.closeFrame,
+        describeMessage(ws.messages.at(-1)));
+    };
+    // Sends a restart and waits for its answer or error (only messages after it count).
+    const restart = async (ws, sdp) => {
+      const before = ws.messages.length;
+      ws.sendJson({ type: 'restart', sdp });
+      return ws.waitMessage((m) => ws.messages.indexOf(m) >= before && (m.type === 'answer' || m.type === 'error'), 8000);
+    };
+
+    const opened = await WsClient.open(server);
+    const early = opened.ws;
+    await early.waitMessage(() => true, 3000);
+    const first = await restart(early, offerSdp());
+    check('restart: before any offer: bad_state', first?.type === 'error' && first.code === 'bad_state' &&
+      /offer/.test(first.message), describeMessage(first));
+    await alive(early, 'before any offer');
+    early.close();
+
+    const session = await offer(server, offerSdp({ videos: 2 }));
+    check('restart: the session\'s first offer is answered', session.reply?.type === 'answer', session.why);
+    const ws = session.ws;
+    const garbage = await restart(ws, 'v=0\r\nthis is not SDP\r\n');
+    check('restart: garbage SDP: bad_restart naming the problem', garbage?.type === 'error' && garbage.code === 'bad_restart' &&
+      /not valid SDP|no video/.test(garbage.message), describeMessage(garbage));
+    await alive(ws, 'garbage SDP');
+    const other = await restart(ws, offerSdp({ videos: 1 }));
+    check('restart: other media sections than the first offer: bad_restart', other?.type === 'error' &&
+      other.code === 'bad_restart' && /same media sections/.test(other.message), describeMessage(other));
+    await alive(ws, 'other media sections');
+    const tooMany = await restart(ws, offerSdp({ videos: 3 }));
+    check('restart: an offer over the limits: bad_restart', tooMany?.type === 'error' && tooMany.code === 'bad_restart',
+      describeMessage(tooMany));
+    // Two at once: the second arrives while the first is being answered.
+    const before = ws.messages.length;
+    // (One TCP write, so the server reads both before the first one's answer is made.)
+    ws.write(Buffer.concat([1, 2].map(() => WsClient.frame(0x1,
+      Buffer.from(JSON.stringify({ type: 'restart', sdp: offerSdp({ videos: 2 }) }), 'utf8')))));
+    await ws.until(() => ws.messages.slice(before).filter((m) => m.type === 'answer' || m.type === 'error').length >= 2, 8000);
+    const replies = ws.messages.slice(before).filter((m) => m.type === 'answer' || m.type === 'error');
+    check('restart: two at once: the first is answered, the second gets bad_state', replies.length === 2 &&
+      replies.some((m) => m.type === 'answer') && replies.some((m) => m.code === 'bad_state'),
+      replies.map(describeMessage).join(' '));
+    // 3 refused and 1 answered so far count against the 6 a minute (the one refused while the
+    // first was pending does not): two more are answered, the next is too many.
+    for (const nth of ['5th', '6th']) {
+      const reply = await restart(ws, offerSdp({ videos: 2 }));
+      check(`restart: a valid restart is answered (the ${nth} in the minute)`, reply?.type === 'answer' &&
+        /a=ice-ufrag:/.test(reply.sdp ?? ''), describeMessage(reply));
+    }
+    const seventh = await restart(ws, offerSdp({ videos: 2 }));
+    check('restart: the 7th in a minute: too_many_restarts', seventh?.type === 'error' && seventh.code === 'too_many_restarts' &&
+      /6 times a minute/.test(seventh.message), describeMessage(seventh));
+    await alive(ws, 'too many restarts');
+    const flood = Array.from({ length: 50 }, () => restart(ws, offerSdp({ videos: 2 })));
+    const flooded = await Promise.all(flood);
+    check('restart: 50 more at once: none answered, every one refused', flooded.every((m) => m?.type === 'error'),
+      [...new Set(flooded.map((m) => m?.code))].join(' '));
+    await alive(ws, 'a flood of restarts');
+    const sessions = await sessionCount(server, 2000);
+    check('restart: the server still has the session', sessions >= 1, `${sessions} sessions`);
+    ws.close();
+    await waitFor(async () => (await sessionCount(server, 2000)) === 0, 5000);
+    await stillServes(server, 'restart');
   });
 
   // Descriptor exhaustion: 300 TCP connections against a 128-descriptor server.

@@ -27,9 +27,11 @@ const vanishPeers = Number(process.env.SPEAKUP_VANISH_PEERS ?? 40);
 const wave = Math.min(sanitized ? 20 : 40, vanishPeers);
 const { check, finish } = checker('server_faults', 60000 + 2000 * vanishPeers);
 
-// Short timeouts so the faults resolve quickly: 3 s to connect, 2 s of silence.
+// Short timeouts so the faults resolve quickly: 3 s to connect, 2 s of silence, and no grace for an
+// ICE restart after the silence (these clients never restart; the grace has its own tests:
+// browser_ice_restart.mjs, WebRtcPeer.AVanishedClientGetsTheRestartGraceFirst).
 const serverArgs = ['--max-sessions', '300', '--max-sessions-per-ip', '0', '--connect-timeout-ms', '3000',
-  '--silence-timeout-ms', '2000'];
+  '--silence-timeout-ms', '2000', '--restart-grace-ms', '0'];
 
 function startLoadgen(server, args) {
   const child = spawn(loadgenBin, ['loadgen', '--server', server.url, '--json', '--quiet', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });

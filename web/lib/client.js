@@ -89,7 +89,11 @@ export function iceServersFromWelcome(welcome) {
 // The server's `error` codes (docs/protocol.md, "Signaling messages").
 export const SERVER_ERROR_CODES = Object.freeze(['bad_json', 'too_large', 'bad_message', 'unknown_type', 'bad_state',
   'bad_sdp', 'too_many_candidates', 'server_full', 'unauthorized', 'forbidden_origin', 'too_many_sessions',
-  'internal', 'flooding']);
+  'internal', 'flooding', 'bad_restart', 'too_many_restarts']);
+
+// Server codes that refuse an ICE restart (a server without restarts says unknown_type): the
+// session is then started again instead.
+const RESTART_REFUSALS = new Set(['bad_state', 'bad_restart', 'too_many_restarts', 'unknown_type']);
 
 // Server codes after which the server has closed (or refused) the session.
 const FATAL_SERVER_CODES = new Set(['too_large', 'bad_sdp', 'server_full', 'unauthorized', 'forbidden_origin',
@@ -120,13 +124,16 @@ export function isFatalServerError(code) {
 // Client
 
 export const EVENTS = Object.freeze(['state', 'result', 'error', 'warning', 'welcome', 'options', 'track',
-  'connection', 'log', 'reconnecting', 'reconnected']);
+  'connection', 'log', 'reconnecting', 'reconnected', 'restarting', 'restarted']);
 
 const DEFAULTS = {
   signalingTimeoutMs: 10000, // WebSocket opening -> welcome
   connectTimeoutMs: 20000, // offer sent -> ICE/DTLS connected and the data channel open
   optionsConfirmMs: 1500, // options sent on the data channel are sent again on the WebSocket after this
   optionsTimeoutMs: 5000, // setOptions() gives up
+  iceRestart: true, // a broken media path is restarted on the same session before giving it up
+  restartAfterMs: 2000, // ICE 'disconnected' this long -> restart ('failed': at once)
+  restartTimeoutMs: 10000, // restart offered -> ICE connected again, or the session is given up
 };
 
 export class SpeakUpClient {
@@ -138,7 +145,8 @@ export class SpeakUpClient {
     this.options = { ...DEFAULT_OPTIONS, ...validateOptions(config.options ?? {}) };
     this.url = signalingUrl(server, config.token);
     this.stream = stream;
-    this.state = 'new'; // 'signaling' | 'negotiating' | 'ice' | 'connected' | 'reconnecting' | 'closed'
+    // 'signaling' | 'negotiating' | 'ice' | 'connected' | 'restarting' | 'reconnecting' | 'closed'
+    this.state = 'new';
     this.welcome = null; // {session, protocol, limits}
     this.serverOptions = null; // the options in effect (the server's last `options` message)
     this.error = null; // the SpeakUpError that ended the session, if one did
@@ -170,6 +178,9 @@ export class SpeakUpClient {
     this.retrying = null; // {attempt, delayMs, reason} while a retry is waiting or under way
     this.retryTimer = null;
     this.generation = 0; // one per attempt: callbacks of an attempt given up on do nothing
+    this.restart = null; // {reason, startedAt, timer} while an ICE restart is under way
+    this.disconnectedTimer = null;
+    this.restarts = { started: 0, succeeded: 0, failed: 0, lastMs: null };
     this.handlers = new Map(EVENTS.map((name) => [name, []]));
     this.signaling = null;
     this.peer = null;
@@ -321,6 +332,9 @@ export class SpeakUpClient {
           onRemoteTrack: live((track, streams) => this.emit('track', { track, streams })),
           onState: live(() => this.onPeerState()),
           onFatal: live((code, message) => this.fail(code, message)),
+          onPathLost: live((code, message) => {
+            if (!this.restartIce(code, message)) this.fail(code, message);
+          }),
           onWarning: live((code, message) => this.warn(code, message)),
           onLog: (text) => this.log(text),
         },
@@ -334,7 +348,8 @@ export class SpeakUpClient {
       for (const waiter of this.waiters) this.armWaiter(waiter);
       if (this.state === 'negotiating') this.setState('ice');
       this.timers.push(setTimeout(() => {
-        if (!this.closed && this.state !== 'connected') {
+        // A session that came up and is restarting ICE has the restart's own timeout.
+        if (!this.closed && this.state !== 'connected' && this.state !== 'restarting') {
           // A TURN server that refused us is the likelier cause, and the one to name.
           const turn = this.peer?.turnProblem();
           if (turn) return this.fail('turn_failed', turn);
@@ -373,6 +388,7 @@ export class SpeakUpClient {
       case 'candidate':
         try {
           await this.peer?.handleSignal(msg);
+          if (msg.type === 'answer' && this.restart) this.watchIce(); // ICE may have stayed connected
         } catch (error) {
           if (msg.type === 'answer') this.fail('bad_answer', `The server's answer could not be used: ${error.message}`);
           else this.log(`candidate failed: ${error.message}`);
@@ -385,6 +401,11 @@ export class SpeakUpClient {
         this.onServerError(msg);
         break;
       case 'bye':
+        // The server gave up waiting for the restart (its grace period): start a new session.
+        if (this.restart && msg.reconnect !== true) {
+          this.restartFailed('ice_failed', `The server ended the session while the media connection was restarting${msg.reason ? ` (${msg.reason})` : ''}.`);
+          break;
+        }
         this.fail(new SpeakUpError('server_bye', `The server ended the session${msg.reason ? ` (${msg.reason})` : ''}.`,
           { reconnect: msg.reconnect === true }));
         break;
@@ -412,6 +433,10 @@ export class SpeakUpClient {
     const code = String(msg.code ?? 'error');
     const message = String(msg.message ?? '') || `the server reported '${code}'`;
     this.log(`server error ${code}: ${message}`);
+    if (this.restart && RESTART_REFUSALS.has(code)) {
+      this.restartFailed('ice_failed', `The server refused to restart the media connection (${code}: ${message}).`);
+      return;
+    }
     if (isFatalServerError(code)) {
       this.fail(new SpeakUpError(code, message, { fromServer: true }));
       return;
@@ -449,14 +474,84 @@ export class SpeakUpClient {
     result.receivedAt = arrival;
     result.latencyMs = this.clock ? this.clock.latencyFor(result.rtpTimestamp, arrival) : undefined;
     this.resultsReceived += 1;
-    if (this.state !== 'connected' && this.peer?.connected) this.setState('connected');
+    if (this.state !== 'connected' && !this.restart && this.peer?.connected) this.setState('connected');
     this.emit('result', result);
   }
 
   onPeerState() {
     if (this.closed) return;
-    if (this.state !== 'connected' && this.peer.connected && this.optionsSent) this.setState('connected');
+    if (this.state !== 'connected' && !this.restart && this.peer.connected && this.optionsSent) this.setState('connected');
+    this.watchIce();
     this.emit('connection', this.peer.state());
+  }
+
+  // ---- ICE restart: the media path broke while the WebSocket is still up (a network change) ----
+
+  // ICE 'disconnected' for restartAfterMs, or 'failed': restart ICE on the same session. A restart
+  // under way ends when ICE is connected again with the server's new answer applied.
+  watchIce() {
+    const ice = this.peer?.pc?.iceConnectionState;
+    if (this.restart) {
+      if ((ice === 'connected' || ice === 'completed') && this.peer.answered && this.peer.connected) this.restarted();
+      return;
+    }
+    if (this.state !== 'connected') return;
+    if (ice === 'failed') {
+      this.restartIce('ice_failed', 'The media connection to the server failed (ICE failed).');
+    } else if (ice === 'disconnected') {
+      if (this.disconnectedTimer) return;
+      this.disconnectedTimer = setTimeout(() => {
+        this.disconnectedTimer = null;
+        if (!this.closed && this.state === 'connected' && this.peer?.pc?.iceConnectionState === 'disconnected') {
+          this.restartIce('ice_disconnected',
+            `The media connection to the server was interrupted for ${this.config.restartAfterMs / 1000} s.`);
+        }
+      }, this.config.restartAfterMs);
+    } else {
+      clearTimeout(this.disconnectedTimer);
+      this.disconnectedTimer = null;
+    }
+  }
+
+  // Starts an ICE restart; false when none can be (turned off, the WebSocket is down: the caller
+  // then gives the session up). True while one is under way.
+  restartIce(reason, message) {
+    if (this.restart) return true;
+    // Only a session that came up: before that, ICE failing is the connection not working at all.
+    if (!this.config.iceRestart || this.state !== 'connected' || !this.peer || !this.signaling?.open) return false;
+    clearTimeout(this.disconnectedTimer);
+    this.disconnectedTimer = null;
+    this.restarts.started += 1;
+    this.restart = { reason, startedAt: Date.now(), timer: null };
+    this.restart.timer = setTimeout(() => this.restartFailed('ice_failed',
+      `${message} Restarting it did not bring it back within ${this.config.restartTimeoutMs / 1000} s.`),
+    this.config.restartTimeoutMs);
+    this.log(`${reason}: ${message} Restarting ICE on session ${this.welcome?.session}.`);
+    this.setState('restarting');
+    this.emit('restarting', { reason, message, session: this.welcome?.session });
+    this.peer.restartIce().catch((error) => this.restartFailed('ice_failed', `Could not restart ICE: ${error.message}`));
+    return true;
+  }
+
+  restarted() {
+    const { startedAt, reason, timer } = this.restart;
+    clearTimeout(timer);
+    this.restart = null;
+    this.restarts.succeeded += 1;
+    this.restarts.lastMs = Date.now() - startedAt;
+    this.log(`ICE restarted in ${this.restarts.lastMs} ms`);
+    this.setState('connected');
+    this.emit('restarted', { reason, ms: this.restarts.lastMs, session: this.welcome?.session });
+  }
+
+  // The restart did not work: the session is given up as any dropped one (fail: reconnecting, with
+  // `reconnect`).
+  restartFailed(code, message) {
+    if (!this.restart || this.closed) return;
+    clearTimeout(this.restart.timer);
+    this.restart = null;
+    this.restarts.failed += 1;
+    this.fail(code, message);
   }
 
   // Asks for these options (a partial set). Resolves with the options in effect once the server
@@ -569,6 +664,10 @@ export class SpeakUpClient {
 
   teardownSession() {
     this.generation += 1;
+    if (this.restart) clearTimeout(this.restart.timer);
+    this.restart = null;
+    clearTimeout(this.disconnectedTimer);
+    this.disconnectedTimer = null;
     for (const timer of this.timers) clearTimeout(timer);
     this.timers = [];
     if (this.peer) this.peer.close();

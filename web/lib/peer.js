@@ -13,7 +13,8 @@ import { nowMs } from './latency.js';
 export class PeerSession {
   // signaling: a connected Signaling; stream: the camera's MediaStream; clock: a FrameClock.
   // handlers: onResult(data, arrivalMs), onText(text), onRemoteTrack(track, streams),
-  // onState({connection, ice, channel}), onFatal(code, message), onWarning(code, message), onLog(text).
+  // onState({connection, ice, channel}), onFatal(code, message), onPathLost(code, message) (ICE failed:
+// restartIce() may mend it), onWarning(code, message), onLog(text).
   // iceServers, iceTransportPolicy: for RTCPeerConnection ('relay': media only through TURN).
   constructor({ signaling, stream, clock, codec = '', receiveVideo = true, iceServers = [], iceTransportPolicy = 'all',
     handlers = {} }) {
@@ -38,6 +39,7 @@ export class PeerSession {
     this.endOfCandidatesSent = false;
     this.closed = false;
     this.answered = false;
+    this.restarts = 0; // ICE restarts offered
     this.remoteTracks = [];
   }
 
@@ -135,18 +137,43 @@ export class PeerSession {
       if (state === 'failed') {
         const turn = this.turnProblem();
         if (turn) this.emit('onFatal', 'turn_failed', turn);
-        else this.emit('onFatal', 'ice_failed', 'The media connection to the server failed (ICE failed): a firewall or NAT may block UDP.');
+        // The network path failed: the client may restart ICE before it gives the session up.
+        else this.emit(this.handlers.onPathLost ? 'onPathLost' : 'onFatal', 'ice_failed', 'The media connection to the server failed (ICE failed): a firewall or NAT may block UDP.');
       } else if (state === 'disconnected') {
         this.emit('onWarning', 'ice_disconnected', 'The media connection to the server is interrupted; waiting for it to recover…');
       }
     };
-    pc.oniceconnectionstatechange = () => this.emit('onState', this.state());
+    pc.oniceconnectionstatechange = () => {
+      this.log(`ice ${pc.iceConnectionState}`);
+      this.emit('onState', this.state());
+    };
 
     const offer = await pc.createOffer();
     await pc.setLocalDescription(offer);
     if (this.closed) return;
     this.signaling.send({ type: 'offer', sdp: pc.localDescription.sdp });
     this.offerSent = true;
+    for (const msg of this.pendingLocalCandidates) this.signaling.send(msg);
+    this.pendingLocalCandidates = [];
+  }
+
+  // ICE restart (docs/protocol.md, `restart`): new ICE credentials and candidates for the same peer
+  // connection, offered to the server over the same WebSocket; its `answer` arrives through
+  // handleSignal(). The data channel, the camera's sender and the session stay.
+  async restartIce() {
+    const pc = this.pc;
+    if (this.closed || !pc) return;
+    this.answered = false;
+    this.offerSent = false;
+    this.endOfCandidatesSent = false;
+    this.pendingRemoteCandidates = [];
+    pc.restartIce();
+    const offer = await pc.createOffer({ iceRestart: true });
+    await pc.setLocalDescription(offer);
+    if (this.closed) return;
+    this.signaling.send({ type: 'restart', sdp: pc.localDescription.sdp });
+    this.offerSent = true;
+    this.restarts += 1;
     for (const msg of this.pendingLocalCandidates) this.signaling.send(msg);
     this.pendingLocalCandidates = [];
   }
@@ -207,7 +234,8 @@ export class PeerSession {
       return true;
     }
     if (msg.type === 'candidate') {
-      if (!this.pc.remoteDescription) this.pendingRemoteCandidates.push(msg);
+      // During an ICE restart the server's candidates wait for its answer (the new credentials).
+      if (!this.pc.remoteDescription || !this.answered) this.pendingRemoteCandidates.push(msg);
       else await this.addRemoteCandidate(msg);
       return true;
     }

@@ -122,8 +122,18 @@ class FakePeerConnection {
     return this.channel;
   }
 
-  async createOffer() {
-    return { type: 'offer', sdp: 'v=0 fake offer' };
+  async createOffer(options = {}) {
+    return { type: 'offer', sdp: options.iceRestart ? `v=0 fake restart offer ${this.restarts}` : 'v=0 fake offer' };
+  }
+
+  restartIce() {
+    this.restarts = (this.restarts ?? 0) + 1;
+  }
+
+  // ICE's own state changes (the network's side).
+  iceState(state) {
+    this.iceConnectionState = state;
+    this.oniceconnectionstatechange?.();
   }
 
   async setLocalDescription(desc) {
@@ -246,11 +256,12 @@ test('options: defaults, partial sets, bad names and values', () => {
 });
 
 test('error codes: the protocol\'s, and which end a session', () => {
-  assert.equal(SERVER_ERROR_CODES.length, 13);
+  assert.equal(SERVER_ERROR_CODES.length, 15);
   for (const code of ['server_full', 'unauthorized', 'bad_sdp', 'forbidden_origin', 'too_many_sessions', 'flooding', 'too_large']) {
     assert.ok(isFatalServerError(code), code);
   }
-  for (const code of ['bad_json', 'bad_message', 'unknown_type', 'bad_state', 'too_many_candidates', 'internal']) {
+  for (const code of ['bad_json', 'bad_message', 'unknown_type', 'bad_state', 'too_many_candidates', 'internal',
+    'bad_restart', 'too_many_restarts']) {
     assert.ok(!isFatalServerError(code), code);
   }
 });
@@ -636,7 +647,7 @@ test('reconnect: no server at the first attempt is final; close() while waiting 
 });
 
 test('reconnect: an old attempt\'s late callbacks do nothing; ICE failing reconnects', async () => {
-  const { client, rec, ws, pc } = await negotiated({ reconnect: FAST });
+  const { client, rec, ws, pc } = await negotiated({ reconnect: FAST, iceRestart: false });
   pc.becomeConnected();
   pc.connectionState = 'failed';
   pc.onconnectionstatechange();
@@ -647,4 +658,110 @@ test('reconnect: an old attempt\'s late callbacks do nothing; ICE failing reconn
   assert.equal(client.resultsReceived, 0);
   assert.throws(() => connect('ws://server.test/ws', { stream: fakeStream(), reconnect: 'yes' }), /`reconnect` must be/);
   client.close();
+});
+
+// ---------------------------------------------------------------------------------------------
+// ICE restart: the media path broke while the WebSocket is up
+
+test('ICE restart: disconnected for restartAfterMs -> a restart offer on the same WebSocket; back on the same session', async () => {
+  const { client, rec, ws, pc } = await negotiated({ reconnect: FAST, restartAfterMs: 30 });
+  await ws.serverSend({ type: 'answer', sdp: 'v=0 answer' });
+  pc.becomeConnected();
+  assert.equal(client.state, 'connected');
+  pc.iceState('disconnected');
+  await tick(10);
+  pc.iceState('connected'); // back by itself within the wait: nothing to do
+  await tick(40);
+  assert.equal(ws.types().filter((t) => t === 'restart').length, 0);
+  pc.iceState('disconnected');
+  await tick(50);
+  assert.equal(client.state, 'restarting');
+  assert.equal(pc.restarts, 1);
+  const restart = ws.sent.find((m) => m.type === 'restart');
+  assert.match(restart?.sdp ?? '', /fake restart offer/);
+  assert.deepEqual(rec.of('restarting').map((r) => [r.reason, r.session]), [['ice_disconnected', 's1']]);
+  ws.serverSend({ type: 'candidate', candidate: 'candidate:9 1 udp 1 10.0.0.9 9 typ host', sdpMLineIndex: 0 });
+  await tick();
+  assert.equal(pc.candidates.length, 0, "the server's candidates wait for its restart answer");
+  ws.serverSend({ type: 'answer', sdp: 'v=0 restart answer' });
+  await tick();
+  assert.equal(pc.remoteDescription.sdp, 'v=0 restart answer');
+  assert.equal(pc.candidates.length, 1);
+  pc.iceState('connected');
+  assert.equal(client.state, 'connected');
+  assert.equal(rec.of('restarted').length, 1);
+  assert.equal(rec.of('reconnecting').length, 0);
+  assert.equal(FakeWebSocket.last, ws, 'no new WebSocket');
+  assert.deepEqual({ ...client.restarts, lastMs: typeof client.restarts.lastMs }, { started: 1, succeeded: 1, failed: 0, lastMs: 'number' });
+  client.close();
+});
+
+test('ICE restart: failed restarts at once; a refused restart falls back to a full reconnect', async () => {
+  for (const refusal of ['bad_restart', 'too_many_restarts', 'unknown_type']) {
+    const { client, rec, ws, pc } = await negotiated({ reconnect: FAST });
+    pc.becomeConnected();
+    pc.connectionState = 'failed';
+    pc.onconnectionstatechange();
+    pc.iceState('failed');
+    await tick();
+    assert.equal(ws.types().filter((t) => t === 'restart').length, 1, refusal);
+    assert.equal(rec.of('reconnecting').length, 0);
+    ws.serverSend({ type: 'error', code: refusal, message: 'no' });
+    assert.deepEqual(rec.of('reconnecting').map((r) => r.reason), ['ice_failed'], refusal);
+    assert.match(rec.of('reconnecting')[0].message, new RegExp(`refused to restart.*${refusal}`));
+    assert.equal(client.restarts.failed, 1);
+    client.close();
+  }
+});
+
+test('ICE restart: no answer in restartTimeoutMs, or the server\'s bye meanwhile, ends the session (closed without reconnect)', async () => {
+  {
+    const { client, rec, pc } = await negotiated({ restartTimeoutMs: 30 });
+    pc.becomeConnected();
+    pc.iceState('failed');
+    await tick(60);
+    assert.equal(client.state, 'closed');
+    assert.equal(client.error.code, 'ice_failed');
+    assert.match(client.error.message, /did not bring it back within 0.03 s/);
+    assert.equal(rec.of('restarting').length, 1);
+  }
+  {
+    const { client, rec, ws, pc } = await negotiated({ reconnect: FAST });
+    pc.becomeConnected();
+    pc.iceState('failed');
+    await tick();
+    ws.serverSend({ type: 'bye', reason: 'no video for 5000 ms' });
+    // A bye during a restart is the server giving up on it: a retry, not the final bye it would be.
+    assert.deepEqual(rec.of('reconnecting').map((r) => r.reason), ['ice_failed']);
+    client.close();
+  }
+});
+
+test('ICE restart: not before the session is up, not when turned off, not without the WebSocket', async () => {
+  {
+    const { client, pc } = await negotiated();
+    pc.connectionState = 'failed';
+    pc.onconnectionstatechange();
+    assert.equal(client.error?.code, 'ice_failed');
+    assert.equal(pc.restarts, undefined);
+  }
+  {
+    const { client, ws, pc } = await negotiated({ iceRestart: false });
+    pc.becomeConnected();
+    pc.iceState('failed');
+    pc.connectionState = 'failed';
+    pc.onconnectionstatechange();
+    assert.equal(client.error?.code, 'ice_failed');
+    assert.equal(ws.types().includes('restart'), false);
+  }
+  {
+    const { client, ws, pc } = await negotiated({ reconnect: FAST });
+    pc.becomeConnected();
+    ws.readyState = FakeWebSocket.CLOSED; // gone, its close event not yet seen
+    pc.connectionState = 'failed';
+    pc.onconnectionstatechange();
+    assert.equal(pc.restarts, undefined);
+    assert.equal(client.state, 'reconnecting');
+    client.close();
+  }
 });

@@ -102,12 +102,17 @@ struct WebRtcOptions {
   // once connected, before the peer turns kFailed (with on_error saying which). 0 = no limit.
   int connect_timeout_ms = 15000;
   int media_timeout_ms = 5000;
+  // Once connected, a broken media path (ICE failed, or media_timeout_ms without video) makes the
+  // peer kInterrupted instead of kFailed: the client may restart ICE (a new offer through
+  // SetRemoteOffer) within this time, and video arriving again makes it kConnected. 0: kFailed at once.
+  int restart_grace_ms = 0;
 };
 
 enum class PeerState {
   kNew,         // created; no offer yet
   kConnecting,  // offer applied; ICE/DTLS in progress
   kConnected,   // ICE and DTLS are up
+  kInterrupted, // was connected; the media path broke: waiting (restart_grace_ms) for the client's ICE restart
   kFailed,      // ICE or DTLS failed, a timeout expired or the pipeline broke: final
   kClosed,      // the client closed the connection (data channel closed, DTLS/SCTP shut down): final
 };
@@ -173,7 +178,10 @@ class WebRtcPeer {
   // Applies the client's offer and creates the answer: set-remote-description, create-answer,
   // set-local-description. `done` runs once on the main context with the answer SDP or with an
   // error a client can be shown ("the offer is not valid SDP", "the offer has no video", ...); it
-  // is not called if the peer is closed first. Only one offer per peer: a second one fails.
+  // is not called if the peer is closed first. Once an offer is answered, another one is a
+  // renegotiation of the same connection (the client's ICE restart: new ICE credentials and
+  // candidates; DTLS, the data channel and the video go on): it must have the same media sections.
+  // A refused later offer leaves the connection as it was. An offer while one is being answered fails.
   void SetRemoteOffer(const std::string& sdp, std::function<void(Expected<std::string> answer_sdp)> done);
 
   // A remote ICE candidate ("candidate:..." with or without "a="); an empty one (end of

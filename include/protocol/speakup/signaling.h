@@ -60,6 +60,11 @@ struct SessionOptions {
 struct OfferMessage {
   std::string sdp;
 };
+// A new offer for the session's running peer connection: the client restarts ICE (new ice-ufrag and
+// ice-pwd, the same media sections) without a new session.
+struct RestartMessage {
+  std::string sdp;
+};
 struct CandidateMessage {
   std::string candidate;
   unsigned mline = 0;
@@ -68,7 +73,7 @@ struct OptionsMessage {
   OptionsUpdate update;
 };
 struct ByeMessage {};
-using ClientMessage = std::variant<OfferMessage, CandidateMessage, OptionsMessage, ByeMessage>;
+using ClientMessage = std::variant<OfferMessage, RestartMessage, CandidateMessage, OptionsMessage, ByeMessage>;
 
 
 std::variant<ClientMessage, SignalingError> ParseClientMessage(std::string_view text);

@@ -27,6 +27,9 @@ struct ServerOptions {
   int max_width = 1920, max_height = 1080;  // larger client video is downscaled
   int connect_timeout_ms = 15000;  // socket -> offer, and offer -> connected
   int silence_timeout_ms = 5000;   // no video from a connected client (a vanished peer)
+  // A connected session whose media path broke (ICE failed, or the silence timeout) waits this long
+  // for the client to restart ICE (`restart`) before it ends; 0: it ends at once.
+  int restart_grace_ms = 10000;
   // A connection must send its request (line and headers) within this time, or it is closed.
   int request_timeout_ms = 10000;
   int max_connections = 0;     // open client connections at once; 0: from the open-file limit
@@ -49,6 +52,9 @@ struct ServerOptions {
   bool relay_only = false;               // the server's own agent gathers relay candidates only
   // Behind a 1:1 NAT: the public address written into the server's host candidates.
   std::string public_ip;
+  // The addresses the server's ICE agent gathers host candidates on (a multi-homed machine's
+  // media interface); empty: every interface, or only the listen address on loopback.
+  std::vector<std::string> ice_addresses;
   // Every media socket on a UDP port in [udp_port_min, udp_port_max]; 0, 0: any port.
   int udp_port_min = 0, udp_port_max = 0;
   // Transport-wide congestion control feedback to each client (its camera's bitrate follows the

@@ -864,7 +864,7 @@ TEST(WebRtcPeer, InvalidOffersGiveErrorsAndThePeerStaysUsable) {
   });
   ASSERT_TRUE(RunLoopUntil([&] { return answered; }, 5s));
   EXPECT_TRUE(RunLoopUntil([&] { return seen.frame_count() > 0; }, 10s));
-  // A second offer is refused.
+  // A later offer that is not SDP is refused (the running connection stays).
   auto second = offer("v=0\r\n");
   EXPECT_FALSE(second.ok());
   client->Stop();
@@ -887,6 +887,63 @@ TEST(WebRtcPeer, VanishedClientEndsTheSession) {
               ToString(session.seen.states.back()), seconds, session.seen.errors.empty() ? "" : ": ",
               session.seen.errors.empty() ? "" : session.seen.errors.back().c_str());
   EXPECT_LT(seconds, 8.0);
+}
+
+// The client's ICE restart is a later offer on the running connection: answered by the same
+// webrtcbin, the video going on; one with other media sections is refused and changes nothing.
+TEST(WebRtcPeer, ALaterOfferRenegotiatesTheRunningConnection) {
+  Session session;
+  ASSERT_TRUE(session.Start(LoopbackOptions(), {})) << session.answer_error;
+  ASSERT_TRUE(RunLoopUntil([&] { return session.seen.frame_count() >= 5; }, 10s));
+  auto offer = [&](const std::string& sdp) {
+    std::optional<Expected<std::string>> result;
+    session.peer->SetRemoteOffer(sdp, [&](Expected<std::string> answer) { result = std::move(answer); });
+    EXPECT_TRUE(RunLoopUntil([&] { return result.has_value(); }, 5s));
+    return result ? *result : Expected<std::string>(Error("no answer"));
+  };
+  auto again = offer(session.offer_sdp);
+  ASSERT_TRUE(again.ok()) << again.error();
+  EXPECT_NE(again->find("a=ice-ufrag:"), std::string::npos);
+  // One more (receive-only) video section: other media sections than the first offer.
+  const std::string& first = session.offer_sdp;
+  const size_t video = first.find("m=video"), channel = first.find("m=application");
+  ASSERT_TRUE(video != std::string::npos && channel != std::string::npos && video < channel);
+  std::string extra = first.substr(video, channel - video);
+  for (const char* direction : {"a=sendonly", "a=sendrecv"}) {
+    if (size_t at = extra.find(direction); at != std::string::npos) extra.replace(at, 10, "a=recvonly");
+  }
+  if (size_t at = extra.find("a=mid:"); at != std::string::npos) {
+    extra.replace(at, extra.find_first_of("\r\n", at) - at, "a=mid:extra");
+  }
+  auto other = offer(first.substr(0, channel) + extra + first.substr(channel));
+  ASSERT_FALSE(other.ok());
+  EXPECT_NE(other.error().find("same media sections"), std::string::npos) << other.error();
+  const size_t frames = session.seen.frame_count();
+  EXPECT_TRUE(RunLoopUntil([&] { return session.seen.frame_count() >= frames + 10; }, 10s))
+      << "the video stopped after the renegotiation";
+  EXPECT_EQ(session.peer->state(), PeerState::kConnected);
+}
+
+// With a restart grace, a connected client that vanishes leaves the peer kInterrupted (the client
+// may restart ICE) for the grace, and only then kFailed.
+TEST(WebRtcPeer, AVanishedClientGetsTheRestartGraceFirst) {
+  Session session;
+  WebRtcOptions options = LoopbackOptions();
+  options.media_timeout_ms = 1000;
+  options.restart_grace_ms = 2000;
+  ASSERT_TRUE(session.Start(options, {})) << session.answer_error;
+  ASSERT_TRUE(RunLoopUntil([&] { return session.seen.frame_count() >= 5; }, 10s));
+  session.client->Stop();
+  ASSERT_TRUE(RunLoopUntil([&] { return session.seen.has_state(PeerState::kInterrupted); }, 10s));
+  const auto interrupted = Clock::now();
+  EXPECT_FALSE(session.seen.has_state(PeerState::kFailed));
+  ASSERT_TRUE(RunLoopUntil([&] { return session.seen.has_state(PeerState::kFailed); }, 10s));
+  const double grace = std::chrono::duration<double>(Clock::now() - interrupted).count();
+  std::printf("[ grace ] kInterrupted -> kFailed after %.2f s\n", grace);
+  EXPECT_GE(grace, 1.7);  // the 2 s grace, less the timer's 0.2 s tick
+  std::lock_guard lock(session.seen.mutex);
+  EXPECT_NE(session.seen.errors.back().find("did not restore the connection within 2000 ms"), std::string::npos)
+      << session.seen.errors.back();
 }
 
 TEST(WebRtcPeer, ClientClosingItsChannelClosesThePeer) {

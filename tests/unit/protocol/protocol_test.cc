@@ -196,6 +196,9 @@ TEST(Signaling, ValidMessages) {
   EXPECT_TRUE(session.smoothing) << "absent fields keep their value";
   EXPECT_EQ(session.detector, face::DetectorKind::kFullRange);
   EXPECT_TRUE(std::holds_alternative<ClientMessage>(ParseClientMessage(R"({"type":"bye"})")));
+  auto restart = ParseClientMessage(R"({"type":"restart","sdp":"v=0\r\n"})");
+  ASSERT_TRUE(std::holds_alternative<ClientMessage>(restart));
+  EXPECT_EQ(std::get<RestartMessage>(std::get<ClientMessage>(restart)).sdp, "v=0\r\n");
 }
 
 void ExpectRefused(std::string_view text, const std::string& code) {
@@ -215,6 +218,9 @@ TEST(Signaling, BadMessagesGetTheDocumentedCodes) {
   ExpectRefused(R"({"type":"launch"})", "unknown_type");
   ExpectRefused(R"({"type":"offer"})", "bad_message");
   ExpectRefused(R"({"type":"offer","sdp":42})", "bad_message");
+  ExpectRefused(R"({"type":"restart"})", "bad_message");
+  ExpectRefused(R"({"type":"restart","sdp":""})", "bad_message");
+  ExpectRefused(R"({"type":"restart","sdp":["v=0"]})", "bad_message");
   ExpectRefused(R"({"type":"candidate","candidate":"x"})", "bad_message");
   ExpectRefused(R"({"type":"candidate","candidate":"x","sdpMLineIndex":-1})", "bad_message");
   ExpectRefused(R"({"type":"options","options":{"max_faces":0}})", "bad_message");

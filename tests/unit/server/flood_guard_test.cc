@@ -43,5 +43,27 @@ TEST(FloodGuard, AFewMessagesSpreadOutNeverTrip) {
   for (int i = 0; i < 36000; ++i, t += milliseconds(100)) ASSERT_TRUE(guard.Allow(t));
 }
 
+// ICE restarts: kMaxRestartsPerMinute within any minute, on the same sliding window.
+TEST(RestartLimit, SixAMinuteThenNoneUntilTheOldestIsAMinuteOld) {
+  RestartLimit limit;
+  const Clock::time_point t0{};
+  for (int i = 0; i < kMaxRestartsPerMinute; ++i) ASSERT_TRUE(limit.Allow(t0 + std::chrono::seconds(i))) << i;
+  EXPECT_FALSE(limit.Allow(t0 + std::chrono::seconds(30)));
+  EXPECT_FALSE(limit.Allow(t0 + std::chrono::milliseconds(59999)));
+  // The first restart is a minute old: one more passes, and the next waits for the second's minute.
+  EXPECT_TRUE(limit.Allow(t0 + std::chrono::seconds(60)));
+  EXPECT_FALSE(limit.Allow(t0 + std::chrono::milliseconds(60500)));
+  EXPECT_TRUE(limit.Allow(t0 + std::chrono::seconds(61)));
+}
+
+TEST(RestartLimit, ARefusedRestartDoesNotCount) {
+  RestartLimit limit;
+  const Clock::time_point t0{};
+  for (int i = 0; i < kMaxRestartsPerMinute; ++i) ASSERT_TRUE(limit.Allow(t0));
+  // A client hammering while refused does not push its next chance further away.
+  for (int i = 0; i < 100; ++i) ASSERT_FALSE(limit.Allow(t0 + std::chrono::seconds(59)));
+  EXPECT_TRUE(limit.Allow(t0 + std::chrono::seconds(60)));
+}
+
 }  // namespace
 }  // namespace speakup::server
