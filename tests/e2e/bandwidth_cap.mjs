@@ -154,14 +154,15 @@ try {
     const after = await metrics(control);
     check('without feedback: the session starts', run.firstResult !== null, `first result at ${run.firstResult} s`);
     if (run.firstResult !== null) {
-      // Windows that start once the video flows.
-      const under = run.samples.filter((s) => s.t >= run.firstResult + WINDOW_S && s.kbps <= CAP_KBPS);
+      const over = run.samples.filter((s) => s.t >= SETTLE_BY_S && s.kbps > CAP_KBPS);
       const last = run.samples.at(-1);
       console.log(`without feedback: median ${median(run.samples.map((s) => s.kbps))} kbit/s, estimate ${last.estimate} ` +
         `kbit/s at the end, ${last.results} results in ${CONTROL_RUN_S} s (with feedback: ` +
         `${feedback?.samples.at(-1)?.results} in ${FEEDBACK_RUN_S} s)`);
-      check(`without feedback: the camera never gets under ${CAP_KBPS} kbit/s (the test can fail)`, under.length === 0,
-        `under at ${under.map((s) => `${s.t}s:${s.kbps}`).join(' ')}`);
+      // The feedback run's criterion must fail here, or it would prove nothing. (Without feedback
+      // Chromium still lowers its rate on reported losses now and then, but does not settle.)
+      check(`without feedback: the camera does not settle under ${CAP_KBPS} kbit/s (the test can fail)`,
+        over.length > 0, run.samples.map((s) => `${s.t}s:${s.kbps}`).join(' '));
       check('without feedback: no feedback sent', after.speakup_rtcp_congestion_feedback_total ===
         before.speakup_rtcp_congestion_feedback_total, `${after.speakup_rtcp_congestion_feedback_total}`);
     }
