@@ -2,9 +2,12 @@
 #include <malloc.h>
 
 #include <algorithm>
+#include <fstream>
 #include <iostream>
-#include <thread>
 #include <limits>
+#include <string>
+#include <thread>
+#include <tuple>
 
 #include "speakup/server.h"
 #include "subcommands.h"
@@ -19,6 +22,23 @@ server::ServerOptions options = [] {
   return o;
 }();
 
+// Secrets given as files (--token-file, --turn-secret-file) stay out of `ps` and /proc/PID/cmdline.
+struct SecretFiles {
+  std::string token, turn_secret;
+} secret_files;
+
+// The file's first line, without its line end; a secret that is empty or longer than 1 KiB is refused.
+Expected<std::string> ReadSecretFile(const std::string& path, const std::string& flag) {
+  std::ifstream file(path);
+  if (!file) return Error(flag + "-file: cannot read '" + path + "'");
+  std::string line;
+  std::getline(file, line);
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  if (line.empty()) return Error(flag + "-file: '" + path + "' is empty (its first line is the secret)");
+  if (line.size() > 1024) return Error(flag + "-file: '" + path + "' holds more than 1 KiB on its first line");
+  return line;
+}
+
 }  // namespace
 
 CLI::App* AddServeCommand(CLI::App& app) {
@@ -29,6 +49,8 @@ CLI::App* AddServeCommand(CLI::App& app) {
   serve->add_option("--tls-key", options.tls_key, "TLS private key (PEM)");
   serve->add_flag("--insecure", options.insecure, "Allow plain HTTP on a non-loopback --host (prints a warning)");
   serve->add_option("--token", options.token, "Access token clients must give (page address ?token=...)");
+  serve->add_option("--token-file", secret_files.token,
+                    "Read --token from this file (its first line), so it is not in the process list");
   serve->add_option("--max-sessions", options.max_sessions, "Most concurrent clients (0: 5 per inference thread, from the measured cost of a stream)")
       ->capture_default_str();
   serve->add_option("--max-sessions-per-ip", options.max_sessions_per_ip,
@@ -75,6 +97,8 @@ CLI::App* AddServeCommand(CLI::App& app) {
   serve->add_option("--turn-password", options.turn_password, "Static TURN password");
   serve->add_option("--turn-secret", options.turn_secret,
                     "coturn's static-auth-secret: time-limited TURN credentials per session (use-auth-secret)");
+  serve->add_option("--turn-secret-file", secret_files.turn_secret,
+                    "Read --turn-secret from this file (its first line), so it is not in the process list");
   serve->add_option("--turn-ttl", options.turn_ttl_s, "Seconds time-limited TURN credentials stay valid")
       ->capture_default_str();
   serve->add_option_function<std::string>(
@@ -121,6 +145,20 @@ CLI::App* AddServeCommand(CLI::App& app) {
 }
 
 int RunServe() {
+  for (auto [path, value, flag] : {std::tuple{&secret_files.token, &options.token, "--token"},
+                                   std::tuple{&secret_files.turn_secret, &options.turn_secret, "--turn-secret"}}) {
+    if (path->empty()) continue;
+    if (!value->empty()) {
+      std::cerr << "speakup serve: give " << flag << " or " << flag << "-file, not both\n";
+      return 1;
+    }
+    auto secret = ReadSecretFile(*path, flag);
+    if (!secret) {
+      std::cerr << "speakup serve: " << secret.error() << "\n";
+      return 1;
+    }
+    *value = std::move(*secret);
+  }
   // Each client's WebRTC pipeline runs a dozen threads; glibc would give them up to 8 malloc arenas
   // per core, each keeping its own freed memory, so the resident size stays at its peak after a
   // burst of clients. One arena per core is as fast here (no more threads run at once) and lets

@@ -24,6 +24,8 @@ import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 
 import { checker } from '../../web/test/checks.mjs';
 import { readFrame } from '../../web/test/http_ws.mjs';
@@ -1088,10 +1090,18 @@ try {
       }
     };
     // --token gates /metrics too; --metrics-token gives it a token of its own.
-    for (const { flag, token, other } of [{ flag: '--token', token: 'SECRET', other: 'WRONG' },
-      { flag: '--metrics-token', token: 'M', other: 'SECRET' }]) {
-      const gated = await tryStart('metrics token', [flag, token]);
+    // --token-file: the same token from a file (first line), which stays out of the process list.
+    const tokenFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'speakup-token-')), 'token');
+    fs.writeFileSync(tokenFile, 'SECRET\n', { mode: 0o600 });
+    for (const { flag, token, other, value } of [{ flag: '--token', token: 'SECRET', other: 'WRONG' },
+      { flag: '--metrics-token', token: 'M', other: 'SECRET' },
+      { flag: '--token-file', token: 'SECRET', other: 'WRONG', value: tokenFile }]) {
+      const gated = await tryStart('metrics token', [flag, value ?? token]);
       if (!gated) continue;
+      if (value) {
+        check(`headers: ${flag} keeps the token out of the process list`,
+          !fs.readFileSync(`/proc/${gated.pid}/cmdline`, 'utf8').includes(token));
+      }
       const without = await metricsStatus(gated);
       check(`headers: with ${flag} ${token}, /metrics without a token is 401`, without === 401, String(without));
       const wrong = await metricsStatus(gated, `Bearer ${other}`);

@@ -2,7 +2,7 @@
 // deploy/coturn/turnserver.conf with a shared secret (tests/e2e/coturn.mjs), and `speakup serve
 // --ice-server turn:... --turn-secret S`:
 //   - the welcome hands each page time-limited credentials coturn's REST scheme accepts (checked
-//     against an HMAC computed here);
+//     against an HMAC computed here), the secret read from --turn-secret-file (not in `ps`);
 //   - headless Chromium with iceTransportPolicy "relay" gets its landmarks through the relay
 //     (getStats: the selected pair's local candidate is a relay one; coturn logs the allocation
 //     under the session's user name);
@@ -53,10 +53,14 @@ function runLoadgen(server, args) {
 const resultsArrive = (page, ms) => waitForPage(page, () => window.session.results >= 30 && window.session.faces > 0, null, ms);
 
 try {
-  // ---- relayed sessions, credentials per session from the shared secret ----
-  const server = await startServer(bin, ['--threads', '1', '--ice-server', turnUrl, '--turn-secret', SECRET,
+  // ---- relayed sessions, credentials per session from the shared secret (read from a file) ----
+  const secretFile = path.join(work, 'turn-secret');
+  fs.writeFileSync(secretFile, `${SECRET}\n`, { mode: 0o600 });
+  const server = await startServer(bin, ['--threads', '1', '--ice-server', turnUrl, '--turn-secret-file', secretFile,
     '--turn-ttl', '600']);
   try {
+    check('--turn-secret-file keeps the secret out of the process list',
+      !fs.readFileSync(`/proc/${server.pid}/cmdline`, 'utf8').includes(SECRET));
     const before = Math.floor(Date.now() / 1000);
     const page = await startPageSession(browser, server, { iceTransportPolicy: 'relay' }, 'relay');
     const arrived = await resultsArrive(page, 40000);

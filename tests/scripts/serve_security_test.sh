@@ -1,6 +1,7 @@
 #!/bin/sh
 # `speakup serve` security defaults: loopback by default, TLS (or an explicit --insecure, with a
-# warning) beyond it, HTTPS with a certificate, and clear errors for half a TLS configuration.
+# warning) beyond it, HTTPS with a certificate, and clear errors for half a TLS configuration and
+# for secret files that cannot be used.
 set -u
 bin=${SPEAKUP_BIN:?SPEAKUP_BIN must point at the speakup program}
 work=$(mktemp -d)
@@ -70,6 +71,16 @@ check "plain HTTP beyond loopback is refused" "[ $? -ne 0 ] && grep -q 'needs TL
 
 "$bin" serve --tls-cert /nonexistent.pem --port 0 > /dev/null 2> "$work/half.err"
 check "a certificate without a key is refused" "[ $? -ne 0 ] && grep -q 'both --tls-cert and --tls-key' '$work/half.err'"
+
+# Secrets from files: a missing or empty file, or both forms at once, is refused with a message.
+"$bin" serve --port 0 --token-file "$work/none" > /dev/null 2> "$work/secret.err"
+check "a --token-file that cannot be read is refused" "[ $? -ne 0 ] && grep -q \"cannot read '$work/none'\" '$work/secret.err'"
+: > "$work/empty"
+"$bin" serve --port 0 --turn-secret-file "$work/empty" > /dev/null 2> "$work/secret.err"
+check "an empty --turn-secret-file is refused" "[ $? -ne 0 ] && grep -q 'is empty' '$work/secret.err'"
+echo s > "$work/secret"
+"$bin" serve --port 0 --token t --token-file "$work/secret" > /dev/null 2> "$work/secret.err"
+check "--token with --token-file is refused" "[ $? -ne 0 ] && grep -q 'not both' '$work/secret.err'"
 
 start
 check "the default listens on loopback" "grep -q 'listening on http://localhost:' '$out'"
