@@ -259,8 +259,8 @@ Status LoadClient::BuildPipeline(const media::IceServers& ice) {
     g_signal_connect(webrtc_, "request-aux-sender", G_CALLBACK(+[](GstElement*, GObject*, gpointer data) -> GstElement* {
                        auto* client = static_cast<LoadClient*>(data);
                        try {
-                         auto bin = MakeNetworkPathBin(client->path_, ClientSeed(client->path_.seed, client->id_), kPayloadType,
-                                                       client->path_counters_);
+                         auto bin = MakeNetworkPathBin(client->path_, ClientSeed(client->path_.seed, client->id_),
+                                                       kPayloadType, client->path_counters_);
                          if (bin) return *bin;
                          client->AddError(bin.error());
                        } catch (...) {  // nothing may unwind into webrtcbin
