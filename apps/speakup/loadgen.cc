@@ -51,6 +51,10 @@ CLI::App* AddLoadgenCommand(CLI::App& app) {
   command->add_option("--loss", options.loss_pct,
                       "Percent of RTP packets (retransmissions too) lost on each client's send path, seeded")
       ->check(CLI::Range(0.0, 99.999))->capture_default_str();
+  command->add_option("--rtx-loss", options.rtx_loss_pct,
+                      "Percent of retransmissions (RTX) lost on the send path, seeded (default: --loss); 100: every "
+                      "lost packet stays lost")
+      ->check(CLI::Range(0.0, 100.0));
   command->add_option("--delay", options.delay_ms, "One-way delay in ms added on each client's send path")
       ->check(CLI::Range(0, 10000))->capture_default_str();
   command->add_option("--jitter", options.jitter_ms,

@@ -260,7 +260,7 @@ Status LoadClient::BuildPipeline(const media::IceServers& ice) {
                        auto* client = static_cast<LoadClient*>(data);
                        try {
                          auto bin = MakeNetworkPathBin(client->path_, ClientSeed(client->path_.seed, client->id_),
-                                                       client->path_counters_);
+                                                       kPayloadType, client->path_counters_);
                          if (bin) return *bin;
                          client->AddError(bin.error());
                        } catch (...) {  // nothing may unwind into webrtcbin

@@ -271,7 +271,7 @@ Expected<LoadReport> RunLoad(const EncodedVideo& video, const LoadOptions& optio
     return Error(checked.message() + (turn.urls.empty() ? "" : " (--turn-user and --turn-password)"));
   }
   const NetworkPath path{.loss_pct = options.loss_pct, .delay_ms = options.delay_ms, .jitter_ms = options.jitter_ms,
-                         .seed = options.seed};
+                         .seed = options.seed, .rtx_loss_pct = options.rtx_loss_pct};
   SPEAKUP_RETURN_IF_ERROR(CheckNetworkPath(path));
   auto url = SignalingUrl(options.server_url, options.token);
   if (!url) return Error(url.error());

@@ -26,8 +26,11 @@ uint64_t SplitMix64(uint64_t x) {
 // The probe runs on the video's streaming thread and the RTX sender's, hence the lock.
 class LossProbe {
  public:
-  LossProbe(const NetworkPath& path, uint64_t seed, std::shared_ptr<PathCounters> counters)
-      : loss_(path.loss_pct, seed), counters_(std::move(counters)) {}
+  LossProbe(const NetworkPath& path, uint64_t seed, int video_payload_type, std::shared_ptr<PathCounters> counters)
+      : video_loss_(path.loss_pct, seed),
+        rtx_loss_(path.RtxLossPct(), seed),
+        video_payload_type_(video_payload_type),
+        counters_(std::move(counters)) {}
 
   // True when the packet is lost on the path.
   bool Drop(GstBuffer* buffer) {
@@ -50,7 +53,8 @@ class LossProbe {
       stream.last_sequence = sequence;
       index = stream.index;
     }
-    const bool drop = loss_.Drop(payload_type, index);
+    const SeededLoss& loss = (payload_type & 0x7f) == video_payload_type_ ? video_loss_ : rtx_loss_;
+    const bool drop = loss.Drop(payload_type, index);
     if (drop) counters_->dropped++;
     return drop;
   }
@@ -61,7 +65,8 @@ class LossProbe {
     uint16_t last_sequence = 0;
     uint64_t index = 0;  // from 0 at the stream's first packet
   };
-  const SeededLoss loss_;
+  const SeededLoss video_loss_, rtx_loss_;
+  const int video_payload_type_;
   std::shared_ptr<PathCounters> counters_;
   std::mutex mutex_;
   std::array<Stream, 128> streams_{};
@@ -107,6 +112,9 @@ Status CheckNetworkPath(const NetworkPath& path) {
     return Status::Error("--loss must be a percentage from 0 up to (not including) 100, not " +
                          std::to_string(path.loss_pct));
   }
+  if (path.rtx_loss_pct > kMaxLossPct) {  // negative: the same as --loss
+    return Status::Error("--rtx-loss must be a percentage from 0 to 100, not " + std::to_string(path.rtx_loss_pct));
+  }
   if (path.delay_ms < 0 || path.delay_ms > kMaxDelayMs) {
     return Status::Error("--delay must be from 0 to " + std::to_string(kMaxDelayMs) + " ms, not " +
                          std::to_string(path.delay_ms));
@@ -119,7 +127,7 @@ Status CheckNetworkPath(const NetworkPath& path) {
   return Status::Ok();
 }
 
-Expected<GstElement*> MakeNetworkPathBin(const NetworkPath& path, uint64_t stream_seed,
+Expected<GstElement*> MakeNetworkPathBin(const NetworkPath& path, uint64_t stream_seed, int video_payload_type,
                                          std::shared_ptr<PathCounters> counters) {
   auto netsim = media::MakeElement("netsim");
   if (!netsim) return Error("--loss/--delay/--jitter need GStreamer's netsim: " + netsim.error());
@@ -137,10 +145,10 @@ Expected<GstElement*> MakeNetworkPathBin(const NetworkPath& path, uint64_t strea
   media::PadPtr source(gst_element_get_static_pad(netsim_element, "src"));
   gst_element_add_pad(bin, gst_ghost_pad_new("sink", sink.get()));
   gst_element_add_pad(bin, gst_ghost_pad_new("src", source.get()));
-  if (path.loss_pct > 0) {
+  if (path.loss_pct > 0 || path.RtxLossPct() > 0) {
     gst_pad_add_probe(sink.get(),
                       static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
-                      OnPathPacket, new LossProbe(path, stream_seed, std::move(counters)),
+                      OnPathPacket, new LossProbe(path, stream_seed, video_payload_type, std::move(counters)),
                       +[](gpointer data) { delete static_cast<LossProbe*>(data); });
   }
   return bin;

@@ -28,11 +28,15 @@ struct NetworkPath {
   int delay_ms = 0;     // [0, 10000]: mean one-way delay added
   int jitter_ms = 0;    // [0, delay_ms]: the delay varies uniformly in [delay - jitter, delay + jitter]
   uint64_t seed = 1;    // the loss pattern repeats for the same seed (each client mixes in its id)
+  // [0, 100]: the chance a retransmission (RTX: a payload type other than the video's) is dropped;
+  // < 0: loss_pct. 100 makes every loss permanent, as on a path whose retransmissions come too late.
+  double rtx_loss_pct = -1;
 
-  bool impaired() const { return loss_pct > 0 || delay_ms > 0; }
+  double RtxLossPct() const { return rtx_loss_pct < 0 ? loss_pct : rtx_loss_pct; }
+  bool impaired() const { return loss_pct > 0 || RtxLossPct() > 0 || delay_ms > 0; }
 };
 
-// An error naming the flag at fault (--loss, --delay, --jitter) and its allowed range.
+// An error naming the flag at fault (--loss, --rtx-loss, --delay, --jitter) and its allowed range.
 Status CheckNetworkPath(const NetworkPath& path);
 
 // The loss draws. A packet's fate is a hash (SplitMix64, the same on every platform and standard
@@ -58,8 +62,9 @@ struct PathCounters {
 
 // The element for `request-aux-sender` (a floating bin with "sink" and "src" pads), or an error when
 // netsim (gstreamer1.0-plugins-bad) is missing. `stream_seed` is the path's seed mixed with the
-// client's id; `counters` must outlive the bin's pipeline.
-Expected<GstElement*> MakeNetworkPathBin(const NetworkPath& path, uint64_t stream_seed,
+// client's id; packets of `video_payload_type` are the video, others its retransmissions; `counters`
+// must outlive the bin's pipeline.
+Expected<GstElement*> MakeNetworkPathBin(const NetworkPath& path, uint64_t stream_seed, int video_payload_type,
                                          std::shared_ptr<PathCounters> counters);
 
 // Mixes a client's id into the run's seed, so clients lose different packets but every run repeats.

@@ -75,9 +75,22 @@ void CameraStream::Watch(GstPad* depayloader_sink, GstElement* decoder, GstAppSi
   gst_pad_add_probe(depayloader_sink, GST_PAD_PROBE_TYPE_EVENT_UPSTREAM, OnKeyFrameRequest, this, nullptr);
 }
 
+// Every key-frame request passes here on its way to the RTP session: ours, the depayloader's (per
+// packet or frame it cannot use) and the decoder's. Only those the throttle allows go on.
 GstPadProbeReturn CameraStream::OnKeyFrameRequest(GstPad*, GstPadProbeInfo* info, gpointer data) {
   GstEvent* event = GST_PAD_PROBE_INFO_EVENT(info);
-  if (event && gst_event_has_name(event, "GstForceKeyUnit")) ++static_cast<CameraStream*>(data)->key_frame_requests_sent_;
+  if (!event || !gst_event_has_name(event, "GstForceKeyUnit")) return GST_PAD_PROBE_OK;
+  auto* stream = static_cast<CameraStream*>(data);
+  bool allowed = false;
+  {
+    std::lock_guard lock(stream->mutex_);
+    allowed = stream->key_frame_throttle_.Allow(Clock::now());
+  }
+  if (!allowed) {
+    ++stream->key_frame_requests_held_;
+    return GST_PAD_PROBE_DROP;
+  }
+  ++stream->key_frame_requests_sent_;
   return GST_PAD_PROBE_OK;
 }
 
@@ -102,8 +115,15 @@ GstPadProbeReturn CameraStream::OnDepayloaderInput(GstPad*, GstPadProbeInfo* inf
   return GST_PAD_PROBE_OK;
 }
 
-GstPadProbeReturn CameraStream::OnDecoderInput(GstPad*, GstPadProbeInfo*, gpointer data) {
-  static_cast<CameraStream*>(data)->decode_started_ms_ = ThreadCpuMs();
+GstPadProbeReturn CameraStream::OnDecoderInput(GstPad*, GstPadProbeInfo* info, gpointer data) {
+  auto* stream = static_cast<CameraStream*>(data);
+  stream->decode_started_ms_ = ThreadCpuMs();
+  GstBuffer* buffer = GST_PAD_PROBE_INFO_BUFFER(info);
+  if (buffer && !GST_BUFFER_FLAG_IS_SET(buffer, GST_BUFFER_FLAG_DELTA_UNIT)) {
+    // A key frame: what any pending request asked for (the depayloader drops delta frames until one).
+    std::lock_guard lock(stream->mutex_);
+    stream->key_frame_throttle_.KeyFrameArrived();
+  }
   return GST_PAD_PROBE_OK;
 }
 
@@ -175,7 +195,8 @@ void CameraStream::RequestKeyFrame(bool counted) {
     pad.reset(GST_PAD(gst_object_ref(key_frame_pad_.get())));
   }
   if (counted) ++key_frame_requests_;
-  // Upstream through webrtcbin to its RTP session, which sends RTCP PLI to the client.
+  // Upstream through webrtcbin to its RTP session, which sends RTCP PLI (or FIR) to the client, unless
+  // the throttle on this pad (OnKeyFrameRequest) holds it back.
   gst_pad_push_event(pad.get(), gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE, TRUE, 0));
 }
 

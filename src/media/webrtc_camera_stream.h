@@ -20,6 +20,7 @@
 #include <mutex>
 #include <string>
 
+#include "key_frame_throttle.h"
 #include "speakup/media/gst_handles.h"
 #include "speakup/media.h"
 #include "webrtc_threads.h"
@@ -66,7 +67,8 @@ class CameraStream {
   // The chain is linked: key-frame requests go upstream from the depayloader's sink pad from now on.
   void Linked(const std::string& codec, PadPtr depayloader_sink);
 
-  // Any thread; nothing before Linked() or once the gate is shut. `counted`: in the stats.
+  // Any thread; nothing before Linked() or once the gate is shut. `counted`: in the stats. Like the
+  // depayloader's and the decoder's requests, it goes out only if KeyFrameThrottle lets it.
   void RequestKeyFrame(bool counted);
 
   // Once the gate is shut and idle.
@@ -78,8 +80,10 @@ class CameraStream {
   uint64_t frames_undecoded() const { return frames_undecoded_.load(); }
   uint64_t key_frame_requests() const { return key_frame_requests_.load(); }
   // Every force-key-unit event that went upstream from the depayloader (ours, the depayloader's, the
-  // decoder's): each becomes an RTCP PLI to the client.
+  // decoder's) past the throttle: each becomes an RTCP PLI or FIR to the client.
   uint64_t key_frame_requests_sent() const { return key_frame_requests_sent_.load(); }
+  // Those the throttle held back: a request was pending, younger than its retry interval.
+  uint64_t key_frame_requests_held() const { return key_frame_requests_held_.load(); }
   // When the last RTP packet arrived, in ns of std::chrono::steady_clock; 0 = none yet.
   int64_t last_packet_ns() const { return last_packet_ns_.load(); }
   std::string codec() const;
@@ -107,12 +111,13 @@ class CameraStream {
 
   mutable std::mutex mutex_;  // the members below
   RtpTimestampMap rtp_times_;
+  KeyFrameThrottle key_frame_throttle_;
   PadPtr key_frame_pad_;  // the depayloader's sink pad
   std::string codec_;
 
   std::atomic<int64_t> last_packet_ns_{0};
   std::atomic<uint64_t> rtp_packets_{0}, frames_decoded_{0}, frames_unmatched_{0}, frames_undecoded_{0},
-      key_frame_requests_{0}, key_frame_requests_sent_{0};
+      key_frame_requests_{0}, key_frame_requests_sent_{0}, key_frame_requests_held_{0};
 };
 
 }  // namespace speakup::media

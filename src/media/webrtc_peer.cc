@@ -512,6 +512,7 @@ PeerStats WebRtcPeer::stats() const {
   stats.frames_undecoded = camera.frames_undecoded();
   stats.key_frame_requests = camera.key_frame_requests();
   stats.key_frame_requests_sent = camera.key_frame_requests_sent();
+  stats.key_frame_requests_held = camera.key_frame_requests_held();
   const RtpRecovery recovery = impl_->closed ? impl_->recovery_at_close : ReadRtpRecovery(impl_->webrtc);
   stats.rtp_packets_lost = recovery.packets_lost;
   stats.rtp_retransmission_requests = recovery.retransmission_requests;

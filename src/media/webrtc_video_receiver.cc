@@ -159,7 +159,8 @@ Status WebRtcVideoReceiver::LinkCamera(GstPad* pad, const char* encoding, const 
       return Status::Error("cannot link the " + std::string(encoding) + " decoder (internal error)");
     }
   }
-  // After a loss: wait for a key frame instead of decoding garbage, and ask for one.
+  // After a loss: wait for a key frame instead of decoding garbage, and ask for one. The depayloader asks
+  // per packet and per dropped frame; CameraStream's throttle lets one request through per wait.
   g_object_set(depayloader, "request-keyframe", TRUE, "wait-for-keyframe", TRUE, nullptr);
   if (GST_IS_VIDEO_DECODER(decoder)) {
     gst_video_decoder_set_max_errors(GST_VIDEO_DECODER(decoder), -1);

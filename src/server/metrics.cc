@@ -37,6 +37,7 @@ RecoveryTotals& RecoveryTotals::operator+=(const RecoveryTotals& other) {
   retransmission_requests += other.retransmission_requests;
   retransmitted_received += other.retransmitted_received;
   key_frame_requests += other.key_frame_requests;
+  key_frame_requests_held += other.key_frame_requests_held;
   frames_undecoded += other.frames_undecoded;
   return *this;
 }
@@ -79,9 +80,13 @@ std::string Metrics::Render(const MetricsGauges& gauges, double process_cpu_seco
   counter("speakup_rtp_retransmitted_packets_received_total", "Retransmitted RTP packets (RTX) received.",
           recovery.retransmitted_received);
   counter("speakup_keyframe_requests_total",
-          "Key-frame requests made for clients' video (at the start, after a loss that could not be repaired, on "
-          "decoder errors); the RTP session merges close ones into one RTCP PLI/FIR.",
+          "Key-frame requests sent for clients' video (at the start, after a loss that could not be repaired, on "
+          "decoder errors); at most one per 300 ms while none has come.",
           recovery.key_frame_requests);
+  counter("speakup_keyframe_requests_held_total",
+          "Key-frame requests held back because one was pending (the depayloader asks per packet and frame it "
+          "cannot use).",
+          recovery.key_frame_requests_held);
   counter("speakup_frames_undecoded_total",
           "Frames that arrived incomplete or corrupt and were never decoded: no result is sent for them.",
           recovery.frames_undecoded);

@@ -32,7 +32,8 @@ struct RecoveryTotals {
   uint64_t packets_lost = 0;             // RTP packets given up by the jitter buffer
   uint64_t retransmission_requests = 0;  // packets asked for again (NACK)
   uint64_t retransmitted_received = 0;   // retransmitted packets (RTX) that arrived
-  uint64_t key_frame_requests = 0;       // key-frame requests (PLI) sent to clients
+  uint64_t key_frame_requests = 0;       // key-frame requests (PLI/FIR) sent to clients
+  uint64_t key_frame_requests_held = 0;  // held back while one was pending
   uint64_t frames_undecoded = 0;         // frames that arrived incomplete or corrupt: no result for them
 
   RecoveryTotals& operator+=(const RecoveryTotals& other);

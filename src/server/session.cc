@@ -445,6 +445,7 @@ RecoveryTotals RecoveryOf(const media::PeerStats& stats) {
           .retransmission_requests = stats.rtp_retransmission_requests,
           .retransmitted_received = stats.rtp_retransmitted_received,
           .key_frame_requests = stats.key_frame_requests_sent,
+          .key_frame_requests_held = stats.key_frame_requests_held,
           .frames_undecoded = stats.frames_undecoded};
 }
 }  // namespace

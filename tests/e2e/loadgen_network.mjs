@@ -3,11 +3,14 @@
 // it too):
 //   0% loss:  every frame's packets arrive: no packet lost, results without gaps.
 //   5% loss:  the server asks for lost packets again (NACK), the client retransmits them (RTX), and
-//             >= 90% of frames are answered with no gap over 1 s.
-//   25% loss: some frames cannot be repaired: the server asks for key frames (PLI), the client sends
-//             them, and results keep coming (no gap over 2 s).
+//             >= 90% of frames are answered with no gap over 1 s; with every loss repaired, no key
+//             frame is asked for beyond the sessions' first ones (+ a few).
+//   25% loss: results keep coming (no gap over 2 s); key frames are asked for only as often as
+//             packets are lost for good or frames are undecodable, not per packet (see below).
+//   1% loss, retransmissions lost too (--rtx-loss 100): every loss is for good: the server asks for
+//             key frames (PLI/FIR), the client sends them, and results keep coming.
 // Counters come from the server's /metrics (taken once the run's sessions have ended) and loadgen's
-// JSON report. About 45 s.
+// JSON report. About 60 s.
 //   node tests/e2e/loadgen_network.mjs   (env SPEAKUP_BIN = the speakup program)
 import { spawn } from 'node:child_process';
 
@@ -38,7 +41,19 @@ function loadgen(server, args) {
 
 const kCounters = ['speakup_rtp_packets_lost_total', 'speakup_rtp_nacks_sent_total',
   'speakup_rtp_retransmitted_packets_received_total', 'speakup_keyframe_requests_total',
-  'speakup_frames_undecoded_total'];
+  'speakup_keyframe_requests_held_total', 'speakup_frames_undecoded_total'];
+
+// Key-frame requests beyond each session's first one need a reason: a packet lost for good, or a
+// frame that could not be decoded (a request is held while one is pending, and asked again at most
+// every 300 ms while frames keep failing). The depayloader alone asks once per packet of a broken
+// frame and per frame dropped while it waits: 40-75 requests at 5% loss with nothing lost, before.
+function requestsFollowLosses(label, grew, sessions) {
+  const reasons = grew.speakup_rtp_packets_lost_total + grew.speakup_frames_undecoded_total;
+  check(`${label}: key-frame requests only for losses (<= sessions + lost + undecoded + 3)`,
+    grew.speakup_keyframe_requests_total <= sessions + reasons + 3,
+    `${grew.speakup_keyframe_requests_total} requests, ${sessions} sessions, ${reasons} lost or undecoded, ` +
+    `${grew.speakup_keyframe_requests_held_total} held`);
+}
 
 // One loadgen run; returns its report and how much each recovery counter grew over it (read once
 // the run's sessions have closed, so their final counts are in).
@@ -91,6 +106,13 @@ try {
     check('5% loss: most dropped packets came back by RTX',
       grew.speakup_rtp_retransmitted_packets_received_total >= 0.5 * report.path_dropped,
       `${grew.speakup_rtp_retransmitted_packets_received_total} of ${report.path_dropped}`);
+    // Repaired losses need no key frame: the sessions' first requests, and a few for a packet lost
+    // for good by chance (its retransmissions lost too) or before the jitter buffer's first one.
+    check('5% loss: key-frame requests near the sessions\' starts (<= 3 + 3)',
+      grew.speakup_keyframe_requests_total <= 3 + 3,
+      `${grew.speakup_keyframe_requests_total} requests (${grew.speakup_keyframe_requests_held_total} held), ` +
+      `${grew.speakup_rtp_packets_lost_total} packets lost for good`);
+    requestsFollowLosses('5% loss', grew, 3);
   }
 
   // 25%: frames that cannot be repaired cost a key-frame round trip, not a freeze.
@@ -98,18 +120,33 @@ try {
     const clients = 2;
     const { report, grew } = await run(server, '25% loss',
       ['--clients', String(clients), '--duration', '10', '--loss', '25', '--seed', '1']);
-    check('25% loss: the server asked for key frames', grew.speakup_keyframe_requests_total > clients,
-      `${grew.speakup_keyframe_requests_total}`);
-    // Each session asks once at its start; more are the ones a loss caused.
-    check('25% loss: the clients sent key frames on request beyond the first ones',
-      report.keyframes_on_request > clients, `${report.keyframes_on_request}`);
     // Whether any frame stays unrepaired at 25% is chance (retransmissions usually repair them all),
-    // so it is reported, not required; a result for a frame never sent is checked below.
+    // so whether key frames are asked for beyond the starts is too: reported, and bounded by the
+    // losses; the section below loses packets for good on purpose.
     console.log(`25% loss: ${grew.speakup_frames_undecoded_total} frames undecodable, ` +
-      `${grew.speakup_rtp_packets_lost_total} packets lost for good`);
+      `${grew.speakup_rtp_packets_lost_total} packets lost for good, ` +
+      `${grew.speakup_keyframe_requests_total} key-frame requests (${grew.speakup_keyframe_requests_held_total} held)`);
+    requestsFollowLosses('25% loss', grew, clients);
     check('25% loss: results kept coming (no gap over 2 s)', report.max_gap_ms <= 2000, `${report.max_gap_ms} ms`);
     check('25% loss: at least half the frames answered', report.answered >= 0.5, `${report.answered}`);
     check('25% loss: no result for a frame never sent', report.bad_results === 0, `${report.bad_results}`);
+  }
+
+  // 1% loss and no retransmission arrives: frames really lost cost a key-frame round trip each.
+  {
+    const clients = 2;
+    const { report, grew } = await run(server, '1% loss, RTX lost',
+      ['--clients', String(clients), '--duration', '8', '--loss', '1', '--rtx-loss', '100', '--seed', '1']);
+    check('RTX lost: the server lost packets for good', grew.speakup_rtp_packets_lost_total > 0,
+      `${grew.speakup_rtp_packets_lost_total}`);
+    check('RTX lost: the server asked for key frames beyond the starts', grew.speakup_keyframe_requests_total > clients,
+      `${grew.speakup_keyframe_requests_total}`);
+    check('RTX lost: the clients sent key frames on request beyond the first ones',
+      report.keyframes_on_request > clients, `${report.keyframes_on_request}`);
+    requestsFollowLosses('RTX lost', grew, clients);
+    check('RTX lost: results kept coming (no gap over 2 s)', report.max_gap_ms <= 2000, `${report.max_gap_ms} ms`);
+    check('RTX lost: at least 40% of the frames answered', report.answered >= 0.4, `${report.answered}`);
+    check('RTX lost: no result for a frame never sent', report.bad_results === 0, `${report.bad_results}`);
   }
 } finally {
   await stopServer(server);

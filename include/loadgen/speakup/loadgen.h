@@ -81,6 +81,8 @@ struct LoadOptions {
   int delay_ms = 0;
   int jitter_ms = 0;
   uint64_t seed = 1;
+  // [0, 100]: the chance each retransmission (RTX) is lost; < 0: loss_pct. 100: every loss is for good.
+  double rtx_loss_pct = -1;
   // Called on the run's thread when the measured window opens (true) and closes (false), e.g. to
   // read the server's CPU time over exactly that window.
   std::function<void(bool opened)> on_window;

@@ -145,9 +145,11 @@ struct PeerStats {
   uint64_t frames_unmatched = 0;  // frames whose RTP timestamp had to be guessed (should stay 0)
   uint64_t frames_undecoded = 0;  // frames that arrived but never left the decoder (corrupt, incomplete)
   uint64_t key_frame_requests = 0;       // asked for by the owner (RequestKeyFrame) and at the start
-  // Every key-frame request (RTCP PLI) sent to the client: the ones above, the depayloader's after a
-  // loss it could not repair, the decoder's on errors.
+  // Every key-frame request (RTCP PLI or FIR) sent to the client: the ones above, the depayloader's after
+  // a loss it could not repair, the decoder's on errors; at most one per ~300 ms while none has come.
   uint64_t key_frame_requests_sent = 0;
+  // Requests held back because one was already pending (the depayloader asks per packet and frame).
+  uint64_t key_frame_requests_held = 0;
   // Recovery from the path (webrtcbin's jitter buffer and RTX receiver): call stats() on the peer's
   // main context (where Close() runs) for these; after Close(), the values at the close.
   uint64_t rtp_packets_lost = 0;             // given up: never arrived, nor retransmitted in time

@@ -80,6 +80,18 @@ TEST(NetworkPath, ChecksEachOptionWithItsFlag) {
   EXPECT_NE(jitter.message().find("delay - jitter"), std::string::npos) << jitter.message();
 }
 
+TEST(NetworkPath, RetransmissionLossDefaultsToTheLossAndIsItsOwnOtherwise) {
+  EXPECT_EQ((NetworkPath{.loss_pct = 5}).RtxLossPct(), 5);
+  EXPECT_EQ((NetworkPath{.loss_pct = 5, .rtx_loss_pct = 100}).RtxLossPct(), 100);
+  EXPECT_EQ((NetworkPath{.loss_pct = 5, .rtx_loss_pct = 0}).RtxLossPct(), 0);
+  EXPECT_TRUE((NetworkPath{.rtx_loss_pct = 10}).impaired());
+  EXPECT_FALSE((NetworkPath{.rtx_loss_pct = 0}).impaired());
+  EXPECT_TRUE(CheckNetworkPath({.loss_pct = 5, .rtx_loss_pct = 100}).ok());
+  const Status too_much = CheckNetworkPath({.rtx_loss_pct = 101});
+  ASSERT_FALSE(too_much.ok());
+  EXPECT_NE(too_much.message().find("--rtx-loss"), std::string::npos) << too_much.message();
+}
+
 TEST(NetworkPath, RunLoadRefusesABadPathBeforeConnecting) {
   EncodedVideo video;
   video.codec = "VP8";
