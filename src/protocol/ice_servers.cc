@@ -29,7 +29,8 @@ bool IsIpv4(std::string_view host) {
   while (true) {
     size_t digits = 0;
     int value = 0;
-    while (digits < host.size() && IsDigit(host[digits])) value = value * 10 + (host[digits++] - '0');
+    // At most 4 digits are read (more is already wrong), so the value cannot overflow.
+    while (digits < host.size() && digits < 4 && IsDigit(host[digits])) value = value * 10 + (host[digits++] - '0');
     if (digits == 0 || digits > 3 || value > 255 || (digits > 1 && host[0] == '0')) return false;
     ++parts;
     host.remove_prefix(digits);
@@ -179,8 +180,12 @@ std::string ToString(const IceUrl& url) {
   std::string text = url.scheme == IceUrl::Scheme::kStun   ? "stun:"
                      : url.scheme == IceUrl::Scheme::kTurn ? "turn:"
                                                            : "turns:";
-  text += url.host.find(':') != std::string::npos ? "[" + url.host + "]" : url.host;
-  text += ":" + std::to_string(url.port);
+  const bool ipv6 = url.host.find(':') != std::string::npos;
+  if (ipv6) text += '[';
+  text += url.host;
+  if (ipv6) text += ']';
+  text += ':';
+  text += std::to_string(url.port);
   if (url.transport == IceUrl::Transport::kUdp) text += "?transport=udp";
   if (url.transport == IceUrl::Transport::kTcp) text += "?transport=tcp";
   return text;

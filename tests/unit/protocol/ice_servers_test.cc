@@ -52,6 +52,7 @@ TEST(IceUrl, RefusesWithAReason) {
       {"stun:", "no host"},
       {"stun:256.1.1.1", "neither a DNS name nor an IPv4 address"},
       {"stun:1.2.3", "neither a DNS name nor an IPv4 address"},
+      {"stun:1.2.3.4444444444444", "neither a DNS name nor an IPv4 address"},  // (once an int overflow)
       {"stun:-bad.example", "neither a DNS name"},
       {"stun:a_b", "neither a DNS name"},
       {"stun:::1", "no host"},
