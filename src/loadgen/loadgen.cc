@@ -200,6 +200,20 @@ Expected<Fault> ParseFault(const std::string& name) {
 
 namespace {
 
+// Adds one client's counts to a slot's (ClientReport) or the run's (LoadReport) totals.
+template <typename Totals>
+void AddCounts(Totals& totals, const ClientReport& one) {
+  totals.frames_sent += one.frames_sent;
+  totals.bytes_sent += one.bytes_sent;
+  totals.results += one.results;
+  totals.bad_results += one.bad_results;
+  totals.faces += one.faces;
+  totals.faces_with_blendshapes += one.faces_with_blendshapes;
+  totals.path_packets += one.path_packets;
+  totals.path_dropped += one.path_dropped;
+  totals.keyframes_on_request += one.keyframes_on_request;
+}
+
 // One slot's report over all its connections: counts added up, the last connection's bye, and the
 // longest stretch of the window without a result (before the first, between two, after the last).
 ClientReport SlotReport(const std::vector<std::shared_ptr<LoadClient>>& earlier, const std::shared_ptr<LoadClient>& last,
@@ -214,18 +228,10 @@ ClientReport SlotReport(const std::vector<std::shared_ptr<LoadClient>>& earlier,
     report.id = one.id;
     report.fault = one.fault;
     report.streamed = report.streamed || one.streamed;
-    report.frames_sent += one.frames_sent;
-    report.bytes_sent += one.bytes_sent;
-    report.results += one.results;
-    report.bad_results += one.bad_results;
-    report.faces += one.faces;
-    report.faces_with_blendshapes += one.faces_with_blendshapes;
+    AddCounts(report, one);
     report.errors.insert(report.errors.end(), one.errors.begin(), one.errors.end());
     report.bye = one.bye;
     report.bye_reconnect = one.bye_reconnect;
-    report.path_packets += one.path_packets;
-    report.path_dropped += one.path_dropped;
-    report.keyframes_on_request += one.keyframes_on_request;
   }
   report.reconnects = static_cast<int>(earlier.size());
   std::sort(answered.begin(), answered.end());
@@ -377,19 +383,11 @@ Expected<LoadReport> RunLoad(const EncodedVideo& video, const LoadOptions& optio
   std::vector<double> all_latencies;
   for (size_t i = 0; i < clients.size(); ++i) {
     ClientReport one = SlotReport(earlier[i], clients[i], window_start, window_end, all_latencies);
-    report.frames_sent += one.frames_sent;
-    report.bytes_sent += one.bytes_sent;
-    report.results += one.results;
-    report.bad_results += one.bad_results;
-    report.faces += one.faces;
-    report.faces_with_blendshapes += one.faces_with_blendshapes;
+    AddCounts(report, one);
     if (one.streamed) {
       report.clients_streamed++;
       report.max_gap_ms = std::max(report.max_gap_ms, one.max_gap_ms);
     }
-    report.path_packets += one.path_packets;
-    report.path_dropped += one.path_dropped;
-    report.keyframes_on_request += one.keyframes_on_request;
     report.per_client.push_back(std::move(one));
   }
   report.latency = Summarize(std::move(all_latencies));
