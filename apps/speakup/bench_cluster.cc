@@ -154,12 +154,6 @@ Expected<loadgen::LoadReport> RunWith(const loadgen::EncodedVideo& video, const 
   return report;
 }
 
-double MaxGapMs(const loadgen::LoadReport& report) {
-  double gap = 0;
-  for (const auto& client : report.per_client) gap = std::max(gap, client.max_gap_ms);
-  return gap;
-}
-
 }  // namespace
 
 void AddClusterOptions(CLI::App* command) {

@@ -24,7 +24,6 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
-#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -153,40 +152,44 @@ Status ShapeUplink(int kbps) {
   return Status::Ok();
 }
 
-// Runs `self bench network --in-namespace --step NAME ...` under `unshare -n` and returns its JSON step.
-Expected<nlohmann::json> RunInNamespace(const Step& step) {
+// This program's path, to run it again (in a namespace) or hand it to a script.
+Expected<std::string> ThisProgram() {
   std::error_code error;
-  const std::string self_path = std::filesystem::read_symlink("/proc/self/exe", error).string();
+  std::string path = std::filesystem::read_symlink("/proc/self/exe", error).string();
   if (error) return Error("cannot find this program's path (/proc/self/exe)");
-  int out[2];
-  if (pipe(out) != 0) return Error("cannot make a pipe");
-  const pid_t pid = fork();
-  if (pid < 0) return Error("cannot fork");
-  if (pid == 0) {
-    dup2(out[1], STDOUT_FILENO);
-    close(out[0]);
-    close(out[1]);
-    std::vector<std::string> args = {"unshare", "-n", self_path, "bench", "network", "--in-namespace", "--json",
-                                     "--step", step.name, "--clients", std::to_string(options.clients),
-                                     "--seconds", std::to_string(options.seconds), "--seed", std::to_string(options.seed)};
-    std::vector<char*> argv;
-    for (std::string& arg : args) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    execvp("unshare", argv.data());
-    _exit(127);
-  }
-  close(out[1]);
+  return path;
+}
+
+// Runs `command` (its stderr passes through) and returns the last line it printed; `failed` if it
+// cannot run or exits with an error.
+Expected<std::string> LastLineOf(const std::string& command, const std::string& failed) {
+  FILE* pipe = popen(command.c_str(), "r");
+  if (!pipe) return Error(failed);
   std::string text;
   char buffer[4096];
-  for (ssize_t n; (n = read(out[0], buffer, sizeof buffer)) > 0;) text.append(buffer, static_cast<size_t>(n));
-  close(out[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    return Error("the step in its network namespace failed (unshare -n needs root; see the messages above)");
-  }
+  for (size_t n; (n = fread(buffer, 1, sizeof buffer, pipe)) > 0;) text.append(buffer, n);
+  if (pclose(pipe) != 0) return Error(failed);
+  while (!text.empty() && text.back() == '\n') text.pop_back();
+  return text.substr(text.rfind('\n') + 1);
+}
+
+// The step as the schema describes it; each run adds its figures.
+nlohmann::json StepJson(const Step& step) {
+  return {{"name", step.name},        {"loss_pct", step.loss_pct}, {"delay_ms", step.delay_ms},
+          {"jitter_ms", step.jitter_ms}, {"relay", step.relay},     {"cap_kbps", step.cap_kbps}};
+}
+
+// Runs `self bench network --in-namespace --step NAME ...` under `unshare -n` and returns its JSON step.
+Expected<nlohmann::json> RunInNamespace(const Step& step) {
+  auto self = ThisProgram();
+  if (!self) return Error(self.error());
+  auto line = LastLineOf("unshare -n '" + *self + "' bench network --in-namespace --json --step " + step.name +
+                             " --clients " + std::to_string(options.clients) + " --seconds " +
+                             std::to_string(options.seconds) + " --seed " + std::to_string(options.seed),
+                         "the step in its network namespace failed (unshare -n needs root; see the messages above)");
+  if (!line) return Error(line.error());
   try {
-    nlohmann::json parsed = nlohmann::json::parse(text);
+    nlohmann::json parsed = nlohmann::json::parse(*line);
     if (parsed.contains("steps") && parsed["steps"].size() == 1) return parsed["steps"][0];
   } catch (const nlohmann::json::exception&) {
   }
@@ -198,43 +201,33 @@ std::string MediaPorts() { return std::to_string(kMediaPortMin) + "-" + std::to_
 // Headless Chromium through `speakup serve` (bench/e2e.mjs, which starts both) for options.seconds
 // after kBrowserSettleS; the step's figures from its JSON.
 Expected<nlohmann::json> RunBrowser(const Step& step) {
-  std::error_code error;
-  const std::string self = std::filesystem::read_symlink("/proc/self/exe", error).string();
-  if (error) return Error("cannot find this program's path (/proc/self/exe)");
-  const std::string command = "node '" + std::string(SPEAKUP_SOURCE_DIR) + "/bench/e2e.mjs' --bin '" + self +
+  auto self = ThisProgram();
+  if (!self) return Error(self.error());
+  const std::string command = "node '" + std::string(SPEAKUP_SOURCE_DIR) + "/bench/e2e.mjs' --bin '" + *self +
                               "' --duration " + std::to_string(static_cast<int>(options.seconds)) + " --warmup " +
                               std::to_string(static_cast<int>(kBrowserSettleS)) + " --udp-ports " + MediaPorts() +
                               " --json";
-  FILE* pipe = popen(command.c_str(), "r");
-  if (!pipe) return Error("cannot run node (bench/e2e.mjs)");
-  std::string text;
-  char buffer[4096];
-  for (size_t n; (n = fread(buffer, 1, sizeof buffer, pipe)) > 0;) text.append(buffer, n);
-  if (pclose(pipe) != 0) return Error("bench/e2e.mjs failed (Chromium and node are installed by `make setup`)");
+  auto line = LastLineOf(command, "bench/e2e.mjs failed (Chromium and node are installed by `make setup`)");
+  if (!line) return Error(line.error());
   nlohmann::json run;
   try {
-    while (!text.empty() && text.back() == '\n') text.pop_back();
-    run = nlohmann::json::parse(text.substr(text.rfind('\n') + 1));  // its last line
+    run = nlohmann::json::parse(*line);
   } catch (const nlohmann::json::exception&) {
-    return Error("bench/e2e.mjs printed no result: " + text);
+    return Error("bench/e2e.mjs printed no result: " + *line);
   }
   const auto number = [&](const nlohmann::json& value) { return value.is_number() ? value.get<double>() : 0.0; };
-  return nlohmann::json{{"name", step.name},
-                        {"loss_pct", step.loss_pct},
-                        {"delay_ms", step.delay_ms},
-                        {"jitter_ms", step.jitter_ms},
-                        {"relay", step.relay},
-                        {"cap_kbps", step.cap_kbps},
-                        {"clients", 1},
-                        {"clients_streamed", number(run["results"]) > 0 ? 1 : 0},
-                        {"client", "chromium"},
-                        {"settle_s", kBrowserSettleS},
-                        {"answered_pct", number(run["answered_pct"])},
-                        {"p50_ms", number(run["latency_ms"]["p50"])},
-                        {"p95_ms", number(run["latency_ms"]["p95"])},
-                        {"max_gap_ms", number(run["max_gap_ms"])},
-                        {"sent_kbps", number(run["sent_kbps"])},
-                        {"errors", nlohmann::json::array()}};
+  nlohmann::json out = StepJson(step);
+  out.update({{"clients", 1},
+              {"clients_streamed", number(run["results"]) > 0 ? 1 : 0},
+              {"client", "chromium"},
+              {"settle_s", kBrowserSettleS},
+              {"answered_pct", number(run["answered_pct"])},
+              {"p50_ms", number(run["latency_ms"]["p50"])},
+              {"p95_ms", number(run["latency_ms"]["p95"])},
+              {"max_gap_ms", number(run["max_gap_ms"])},
+              {"sent_kbps", number(run["sent_kbps"])},
+              {"errors", nlohmann::json::array()}});
+  return out;
 }
 
 Expected<nlohmann::json> RunStep(const loadgen::EncodedVideo& video, const Step& step, const std::string& work) {
@@ -264,30 +257,22 @@ Expected<nlohmann::json> RunStep(const loadgen::EncodedVideo& video, const Step&
   auto report = loadgen::RunLoad(video, load);
   media::JoinIdleStreamingThreads();
   if (!report) return Error(report.error());
-  double max_gap_ms = 0;
   std::vector<std::string> errors;
-  for (const auto& client : report->per_client) {
-    max_gap_ms = std::max(max_gap_ms, client.max_gap_ms);
-    for (const std::string& error : client.errors) errors.push_back(error);
-  }
-  return nlohmann::json{{"name", step.name},
-                        {"loss_pct", step.loss_pct},
-                        {"delay_ms", step.delay_ms},
-                        {"jitter_ms", step.jitter_ms},
-                        {"relay", step.relay},
-                        {"cap_kbps", step.cap_kbps},
-                        {"clients", options.clients},
-                        {"clients_streamed", report->clients_streamed},
-                        {"client", "loadgen"},
-                        {"answered_pct", 100 * report->answered_fraction()},
-                        {"p50_ms", report->latency.p50_ms},
-                        {"p95_ms", report->latency.p95_ms},
-                        {"max_gap_ms", max_gap_ms},
-                        {"sent_kbps", report->sent_kbps_per_client()},
-                        {"path_packets", report->path_packets},
-                        {"path_dropped", report->path_dropped},
-                        {"keyframes_on_request", report->keyframes_on_request},
-                        {"errors", errors}};
+  for (const auto& client : report->per_client) errors.insert(errors.end(), client.errors.begin(), client.errors.end());
+  nlohmann::json out = StepJson(step);
+  out.update({{"clients", options.clients},
+              {"clients_streamed", report->clients_streamed},
+              {"client", "loadgen"},
+              {"answered_pct", 100 * report->answered_fraction()},
+              {"p50_ms", report->latency.p50_ms},
+              {"p95_ms", report->latency.p95_ms},
+              {"max_gap_ms", MaxGapMs(*report)},
+              {"sent_kbps", report->sent_kbps_per_client()},
+              {"path_packets", report->path_packets},
+              {"path_dropped", report->path_dropped},
+              {"keyframes_on_request", report->keyframes_on_request},
+              {"errors", errors}});
+  return out;
 }
 
 }  // namespace

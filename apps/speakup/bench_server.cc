@@ -224,6 +224,12 @@ static Expected<std::map<std::string, double>> GetMetrics(int port) {
   return samples;
 }
 
+double MaxGapMs(const loadgen::LoadReport& report) {
+  double gap = 0;
+  for (const auto& client : report.per_client) gap = std::max(gap, client.max_gap_ms);
+  return gap;
+}
+
 int FreeLoopbackPort() {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in address{};

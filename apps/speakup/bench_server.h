@@ -57,6 +57,8 @@ struct ServerCounters {
 Expected<ServerCounters> FetchCounters(int port);
 // One unlabelled sample of /metrics (e.g. speakup_sessions_active).
 Expected<double> FetchMetric(int port, const std::string& name);
+// The longest time any client of a load run went without a result (streaming or not).
+double MaxGapMs(const loadgen::LoadReport& report);
 // A loopback TCP port nobody listens on now (bound and released: take it at once). 0: none found.
 int FreeLoopbackPort();
 // The HTTP status of GET `path` on loopback:port (0: no answer).
